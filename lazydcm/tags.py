@@ -1,0 +1,126 @@
+"""The few DICOM elements lazydcm keeps, and how to name a tag in a message.
+
+The header walk keeps only what the frame pipeline and the processing
+functions need; everything else is skipped without being decoded.  The table
+gives each kept element its keyword and its VR as PS3.6 defines it, which is
+what an Implicit VR dataset (or an explicit ``UN``) is decoded with.
+"""
+
+from __future__ import annotations
+
+__all__ = ["KEPT", "SEQUENCE_ITEM_KEPT", "format_tag", "keyword_of"]
+
+# VR "US or SS" (PS3.6): decoded as US, then as SS when Pixel Representation is 1.
+AMBIGUOUS_US_SS = "xs"
+
+#: tag -> (keyword, VR) of the top-level elements the header walk keeps.
+KEPT: dict[int, tuple[str, str]] = {
+    0x00020002: ("MediaStorageSOPClassUID", "UI"),
+    0x00020010: ("TransferSyntaxUID", "UI"),
+    0x00080008: ("ImageType", "CS"),
+    0x00080016: ("SOPClassUID", "UI"),
+    0x00080018: ("SOPInstanceUID", "UI"),
+    0x00080060: ("Modality", "CS"),
+    0x00280002: ("SamplesPerPixel", "US"),
+    0x00280004: ("PhotometricInterpretation", "CS"),
+    0x00280006: ("PlanarConfiguration", "US"),
+    0x00280008: ("NumberOfFrames", "IS"),
+    0x00280009: ("FrameIncrementPointer", "AT"),
+    0x00280010: ("Rows", "US"),
+    0x00280011: ("Columns", "US"),
+    0x00280030: ("PixelSpacing", "DS"),
+    0x00280100: ("BitsAllocated", "US"),
+    0x00280101: ("BitsStored", "US"),
+    0x00280102: ("HighBit", "US"),
+    0x00280103: ("PixelRepresentation", "US"),
+    0x00280106: ("SmallestImagePixelValue", AMBIGUOUS_US_SS),
+    0x00280107: ("LargestImagePixelValue", AMBIGUOUS_US_SS),
+    0x00280120: ("PixelPaddingValue", AMBIGUOUS_US_SS),
+    0x00280121: ("PixelPaddingRangeLimit", AMBIGUOUS_US_SS),
+    0x00281040: ("PixelIntensityRelationship", "CS"),
+    0x00281041: ("PixelIntensityRelationshipSign", "SS"),
+    0x00281050: ("WindowCenter", "DS"),
+    0x00281051: ("WindowWidth", "DS"),
+    0x00281052: ("RescaleIntercept", "DS"),
+    0x00281053: ("RescaleSlope", "DS"),
+    0x00281054: ("RescaleType", "LO"),
+    0x00281055: ("WindowCenterWidthExplanation", "LO"),
+    0x00281056: ("VOILUTFunction", "CS"),
+    0x00281101: ("RedPaletteColorLookupTableDescriptor", AMBIGUOUS_US_SS),
+    0x00281102: ("GreenPaletteColorLookupTableDescriptor", AMBIGUOUS_US_SS),
+    0x00281103: ("BluePaletteColorLookupTableDescriptor", AMBIGUOUS_US_SS),
+    0x00281104: ("AlphaPaletteColorLookupTableDescriptor", "US"),
+    0x00281199: ("PaletteColorLookupTableUID", "UI"),
+    0x00281201: ("RedPaletteColorLookupTableData", "OW"),
+    0x00281202: ("GreenPaletteColorLookupTableData", "OW"),
+    0x00281203: ("BluePaletteColorLookupTableData", "OW"),
+    0x00281204: ("AlphaPaletteColorLookupTableData", "OW"),
+    0x00281221: ("SegmentedRedPaletteColorLookupTableData", "OW"),
+    0x00281222: ("SegmentedGreenPaletteColorLookupTableData", "OW"),
+    0x00281223: ("SegmentedBluePaletteColorLookupTableData", "OW"),
+    0x00282110: ("LossyImageCompression", "CS"),
+    0x00283000: ("ModalityLUTSequence", "SQ"),
+    0x00283010: ("VOILUTSequence", "SQ"),
+    0x00480006: ("TotalPixelMatrixColumns", "UL"),
+    0x00480007: ("TotalPixelMatrixRows", "UL"),
+    0x20500020: ("PresentationLUTShape", "CS"),
+    0x20500010: ("PresentationLUTSequence", "SQ"),
+    0x7FE00001: ("ExtendedOffsetTable", "OV"),
+    0x7FE00002: ("ExtendedOffsetTableLengths", "OV"),
+}
+
+#: tag -> (keyword, VR) of the elements kept inside the items of a kept sequence.
+SEQUENCE_ITEM_KEPT: dict[int, tuple[str, str]] = {
+    0x00283002: ("LUTDescriptor", AMBIGUOUS_US_SS),
+    0x00283003: ("LUTExplanation", "LO"),
+    0x00283004: ("ModalityLUTType", "LO"),
+    0x00283006: ("LUTData", "OW"),
+    0x00281050: ("WindowCenter", "DS"),
+    0x00281051: ("WindowWidth", "DS"),
+}
+
+#: The pixel elements (PS3.3 C.7.6.3, C.7.6.24), in the order a header walk may meet them.
+PIXEL_KEYWORDS: dict[int, str] = {
+    0x7FE00008: "FloatPixelData",
+    0x7FE00009: "DoubleFloatPixelData",
+    0x7FE00010: "PixelData",
+}
+
+_NAMES: dict[int, str] = {
+    **{tag: kw for tag, (kw, _) in KEPT.items()},
+    **{tag: kw for tag, (kw, _) in SEQUENCE_ITEM_KEPT.items()},
+    **PIXEL_KEYWORDS,
+    0xFFFEE000: "Item",
+    0xFFFEE00D: "Item Delimitation Item",
+    0xFFFEE0DD: "Sequence Delimitation Item",
+}
+
+_SPACED: dict[str, str] = {}
+
+
+def keyword_of(tag: int) -> str | None:
+    """Return the keyword of a tag lazydcm knows, else None."""
+    return _NAMES.get(tag)
+
+
+def _spaced(keyword: str) -> str:
+    """'BitsAllocated' -> 'Bits Allocated', 'SOPClassUID' -> 'SOP Class UID'."""
+    if keyword not in _SPACED:
+        words: list[str] = []
+        for i, ch in enumerate(keyword):
+            prev = keyword[i - 1] if i else ""
+            nxt = keyword[i + 1] if i + 1 < len(keyword) else ""
+            if i and ch.isupper() and (prev.islower() or (nxt.islower() and prev.isupper())):
+                words.append(" ")
+            words.append(ch)
+        _SPACED[keyword] = "".join(words)
+    return _SPACED[keyword]
+
+
+def format_tag(tag: int) -> str:
+    """Return the tag as ``(0028,0010) 'Rows'``, or ``(0009,1001)`` when unknown."""
+    text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    name = _NAMES.get(tag)
+    if name is None:
+        return text
+    return f"{text} '{name if ' ' in name else _spaced(name)}'"
