@@ -1,0 +1,366 @@
+"""FrameSequence: lazy, thread-safe, byte-bounded access to the frames of one file.
+
+Opening a :class:`FrameSequence` reads the header (:mod:`lazydcm.header`) and builds
+the frame table (:mod:`lazydcm.index`); no pixel bytes are read.  ``frames[i]``
+reads frame *i*'s bytes only (with ``pread``, so no file pages stay mapped),
+decodes them with the backend chosen once for the file (:mod:`lazydcm.decoders`),
+finishes them (:mod:`lazydcm.pixels`) and keeps the result in an LRU cache
+bounded in bytes (:mod:`lazydcm.cache`).
+
+Returned arrays belong to the caller: they are never the cached object, so
+changing one never changes a later ``frames[i]``, and they stay valid after
+:meth:`FrameSequence.close`.  One sequence may be shared by many threads.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from functools import partial
+from types import TracebackType
+from typing import Any, overload
+
+import numpy as np
+
+from lazydcm.cache import CacheInfo, FrameCache
+from lazydcm.decoders import FrameDecoder, FrameSpec, select
+from lazydcm.errors import FrameIndexError, TruncatedFileError
+from lazydcm.header import Header, PixelInfo, read_header
+from lazydcm.index import IndexKind, build_index
+from lazydcm.pixels import finish_frame
+from lazydcm.source import ByteSource, open_source
+
+__all__ = ["DEFAULT_CACHE_BYTES", "FrameSequence", "iter_pixels", "pixel_array"]
+
+#: The default budget of a sequence's frame cache.
+DEFAULT_CACHE_BYTES = 128 << 20
+
+#: What a sequence can read: a path, a bytes-like object or a binary file object.
+Source = Any
+
+
+class FrameSequence:
+    """The frames of one DICOM file, decoded on demand.
+
+    Parameters
+    ----------
+    source : path, bytes-like or binary file object
+        The DICOM file.  A path is memory-mapped; a file object is read under a
+        lock with its position restored, and never closed by lazydcm.
+    cache_bytes : int, optional
+        Budget of the decoded-frame cache in bytes (default 128 MiB); 0 disables it.
+    raw : bool, optional
+        If True, return frames as decoded, without the YBR to RGB conversion.
+    decoder : str, optional
+        Name of the backend to decode compressed frames with (default: the first
+        one installed for the transfer syntax).
+
+    Examples
+    --------
+    >>> with FrameSequence("cine.dcm", cache_bytes=64 << 20) as frames:  # doctest: +SKIP
+    ...     first, last = frames[0], frames[-1]
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        raw: bool = False,
+        decoder: str | None = None,
+    ) -> None:
+        src, owned = open_source(source)
+        self._owned = owned
+        self._source: ByteSource = src
+        # Reads in flight, so that close() never closes the file under a read (a
+        # closed descriptor number could be reused by another file meanwhile).
+        self._lock = threading.Lock()
+        self._closed = False
+        self._readers = 0
+        try:
+            parsed = read_header(src)
+            if parsed.source is not src:
+                # A deflated dataset was inflated into a temporary file of our own.
+                if owned:
+                    src.close()
+                self._source, self._owned = parsed.source, True
+            self._info = parsed.info
+            self._header = parsed.header
+            self._index = build_index(parsed)
+            self._spec = FrameSpec.from_header(parsed)
+            self._decoder: FrameDecoder = select(parsed.transfer_syntax, decoder)
+        except BaseException:
+            if self._owned:
+                self._source.close()
+            raise
+        self._raw = raw
+        self._cache: FrameCache[int] = FrameCache(cache_bytes)
+        self._caching = cache_bytes > 0
+        self._photometric = self._output_photometric()
+        # The walk touched header pages only; let them go.
+        self._source.advise(0, self._source.size, needed=False)
+
+    # -- description -------------------------------------------------------------
+
+    @property
+    def info(self) -> PixelInfo:
+        """The Image Pixel module as stored in the file."""
+        return self._info
+
+    @property
+    def header(self) -> Header:
+        """The elements the header walk kept, by keyword (read-only)."""
+        return self._header
+
+    @property
+    def offset_table(self) -> IndexKind:
+        """How the frame table was built: "native", "bot", "eot" or "scan"."""
+        return self._index.kind
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """The shape of one frame: (rows, columns) or (rows, columns, samples)."""
+        return self._spec.shape
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(frames, rows, columns[, samples])."""
+        return (len(self), *self._spec.shape)
+
+    @property
+    def dtype(self) -> np.dtype[np.generic]:
+        """The dtype of returned frames."""
+        return self._spec.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes that all frames take once decoded."""
+        return len(self) * int(np.prod(self._spec.shape)) * self._spec.dtype.itemsize
+
+    @property
+    def photometric_interpretation(self) -> str:
+        """The colour space of returned frames ("RGB" after a YBR conversion)."""
+        return self._photometric
+
+    @property
+    def decoder(self) -> str:
+        """The name of the backend that decodes this file's frames."""
+        return self._decoder.name
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, evictions, current bytes and max bytes of the frame cache."""
+        return self._cache.info()
+
+    def __len__(self) -> int:
+        return self._index.count
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self)} frames of {self.frame_shape}"
+        return f"<FrameSequence {self._source.name!r}: {state}, {self.dtype}>"
+
+    # -- frames ------------------------------------------------------------------
+
+    @overload
+    def __getitem__(self, key: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> np.ndarray: ...
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """One frame for an int; a stacked array for a slice or a sequence of ints."""
+        if isinstance(key, int) or isinstance(key, np.integer):  # noqa: SIM101 (faster)
+            i = self._normalise(key)
+            if not self._caching:
+                return self._decode(i)
+            return self._cache.get_or_load(i, partial(self._decode, i)).copy()
+        if isinstance(key, slice):
+            indices: Iterable[int] = range(*key.indices(len(self)))
+        else:
+            indices = [self._normalise(i) for i in np.asarray(key).reshape(-1)]
+        indices = list(indices)
+        out = np.empty((len(indices), *self._spec.shape), dtype=self._spec.dtype)
+        for k, i in enumerate(indices):
+            out[k] = self._frame(i)
+        return out
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Frames in order; the next frame's bytes are requested while one is decoded."""
+        for i in range(len(self)):
+            if i + 1 < self._index.present:
+                self._advise(i + 1)
+            yield self[i]
+
+    def iter_frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
+        """Frames at `indices` (default: all), in the order given."""
+        wanted = range(len(self)) if indices is None else indices
+        order = [self._normalise(i) for i in wanted]
+        for k, i in enumerate(order):
+            if k + 1 < len(order) and order[k + 1] < self._index.present:
+                self._advise(order[k + 1])
+            yield self[i]
+
+    def encoded_frame(self, i: int) -> memoryview:
+        """Frame `i`'s stored bytes, zero-copy where possible.
+
+        A frame held in one place (native data, one fragment) is a view of the
+        memory-mapped file, which keeps the mapping alive until the view is
+        released; a frame of several fragments is joined into a new buffer.  For
+        native 1-bit data the bytes span every byte the frame touches.
+        """
+        i = self._normalise(i)
+        if self._index.fragments(i) is not None:
+            return self._read(i).data.toreadonly()
+        offset, length = self._span(i)
+        self._enter_read()
+        try:
+            return self._source.view(offset, length)
+        finally:
+            self._exit_read()
+
+    def _normalise(self, i: Any) -> int:
+        n = self._index.count
+        index = operator.index(i)
+        if 0 <= index < n:
+            return index
+        if -n <= index < 0:
+            return index + n
+        raise IndexError(f"frame index {index} is out of range for {n} frames")
+
+    def _span(self, i: int) -> tuple[int, int]:
+        index = self._index
+        if i >= index.present:
+            error = TruncatedFileError if index.missing == "truncated" else FrameIndexError
+            raise error(
+                f"{self._source.name}: frame {i} is not in the file: it holds {index.present} "
+                f"complete frames of the {index.count} its header declares"
+            )
+        return int(index.offsets[i]), int(index.lengths[i])
+
+    def _advise(self, i: int) -> None:
+        offset, length = self._span(i)
+        self._source.advise(offset, length, needed=True)
+
+    def _frame(self, i: int) -> np.ndarray:
+        """Frame `i`, possibly the cached object itself (callers copy)."""
+        if not self._caching:
+            return self._decode(i)
+        return self._cache.get_or_load(i, partial(self._decode, i))
+
+    def _read(self, i: int) -> np.ndarray:
+        """Frame `i`'s stored bytes, in a new buffer (fragments joined)."""
+        offset, length = self._span(i)
+        buffer = np.empty(length, dtype=np.uint8)
+        fragments = self._index.fragments(i)
+        self._enter_read()
+        try:
+            if fragments is None:
+                got = self._source.read_into(offset, buffer.data)
+                if got != length:
+                    self._missing_bytes(i, offset, length, got)
+            else:
+                start = 0
+                for file_offset, n in zip(*(a.tolist() for a in fragments), strict=True):
+                    got = self._source.read_into(file_offset, buffer.data[start : start + n])
+                    if got != n:
+                        self._missing_bytes(i, file_offset, n, got)
+                    start += n
+        finally:
+            self._exit_read()
+        return buffer
+
+    def _missing_bytes(self, i: int, offset: int, n: int, got: int) -> None:
+        raise TruncatedFileError(
+            f"{self._source.name}: frame {i} needs bytes {offset}..{offset + n}, but the file "
+            f"now ends at byte {offset + got}"
+        )
+
+    def _decode(self, i: int) -> np.ndarray:
+        buffer = self._read(i)
+        first_bit = 0
+        if self._index.frame_bits:
+            # Where the frame starts inside its first byte(s): 1-bit frames are packed
+            # bit to bit, and swapped OW words are read from an even byte.
+            start = int(self._index.offsets[i]) - int(self._index.offsets[0])
+            first_bit = i * self._index.frame_bits - start * 8
+        decoded = self._decoder.decode(buffer.data, self._spec, first_bit)
+        frame, _ = finish_frame(decoded, self._spec, self._raw)
+        return frame
+
+    def _output_photometric(self) -> str:
+        pi = self._info.photometric_interpretation
+        if self._raw:
+            return "YBR_FULL" if pi == "YBR_FULL_422" and self._spec.transfer_syntax.native else pi
+        return "RGB" if pi in ("YBR_FULL", "YBR_FULL_422") else pi
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def _enter_read(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise ValueError("I/O operation on a closed FrameSequence")
+            self._readers += 1
+
+    def _exit_read(self) -> None:
+        with self._lock:
+            self._readers -= 1
+
+    def close(self) -> None:
+        """Release the file and the cache; frames already returned stay valid."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        while self._readers:  # reads in flight finish in microseconds
+            time.sleep(0.001)
+        if self._owned:
+            self._source.close()
+        self._cache.clear()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    def __enter__(self) -> FrameSequence:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_owned", False) and not getattr(self, "_closed", True):
+            self._source.close()
+
+
+def pixel_array(
+    src: Source, *, index: int | None = None, raw: bool = False, decoder: str | None = None
+) -> np.ndarray:
+    """Decode the pixel data of `src`, as ``pydicom.pixels.pixel_array`` does.
+
+    Returns frame `index`, ``(rows, columns[, samples])``; or, when `index` is
+    None, every frame, ``(frames, rows, columns[, samples])`` — or one frame's
+    shape for a single-frame file.
+    """
+    with FrameSequence(src, cache_bytes=0, raw=raw, decoder=decoder) as frames:
+        if index is not None:
+            return frames[index]
+        return frames[0] if len(frames) == 1 else frames[:]
+
+
+def iter_pixels(
+    src: Source,
+    *,
+    indices: Iterable[int] | None = None,
+    raw: bool = False,
+    decoder: str | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the frames of `src` one at a time (all, or those at `indices`, in order)."""
+    with FrameSequence(src, cache_bytes=0, raw=raw, decoder=decoder) as frames:
+        yield from frames.iter_frames(indices)
