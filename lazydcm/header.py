@@ -46,8 +46,8 @@ UNDEFINED = 0xFFFFFFFF
 ITEM = 0xFFFEE000
 ITEM_DELIMITER = 0xFFFEE00D
 SEQUENCE_DELIMITER = 0xFFFEE0DD
-#: Sequences and items nest at most this deep before the file is called malformed.
-MAX_DEPTH = 64
+#: Sequences and items (counted together) nest at most this deep in a valid file.
+MAX_DEPTH = 128
 
 # PS3.5 7.1.2: these VRs have 2 reserved bytes and a 32-bit length.
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
@@ -250,53 +250,82 @@ class _Walker:
         # Not a VR: a non-conformant file that switched to implicit VR here.
         return tag, None, length, pos + 8
 
-    def skip_sequence(self, tag: int, pos: int, implicit: bool, little: bool, depth: int) -> int:
-        """Skip the items of an undefined-length sequence; return the offset after it."""
-        if depth > MAX_DEPTH:
-            raise InvalidDicomError(
-                f"{self.name}: sequences nest more than {MAX_DEPTH} deep at byte {pos}"
-            )
-        tag_len = _STRUCTS["<" if little else ">"][0]
-        while True:
-            self.fill(pos, 8, f"the items of {format_tag(tag)}")
-            group, elem, length = tag_len.unpack_from(self.buf, pos - self.base)
-            item_tag = group << 16 | elem
-            if item_tag == ITEM:
-                if length == UNDEFINED:
-                    pos = self.skip_item(tag, pos + 8, implicit, little, depth + 1)
-                else:
-                    self.check_value(item_tag, pos + 8, length)
-                    pos += 8 + length
-            elif item_tag == SEQUENCE_DELIMITER:
-                return pos + 8
-            else:
-                raise InvalidDicomError(
-                    f"{self.name}: expected an item (FFFE,E000) or a sequence delimiter "
-                    f"(FFFE,E0DD) in {format_tag(tag)} at byte {pos}, found "
-                    f"{format_tag(item_tag)}"
-                )
+    def skip_sequence(self, tag: int, pos: int, implicit: bool, little: bool) -> int:
+        """Skip an undefined-length sequence whose items start at `pos`; return its end.
 
-    def skip_item(self, tag: int, pos: int, implicit: bool, little: bool, depth: int) -> int:
-        """Skip the elements of an undefined-length item; return the offset after it."""
-        element = self.element
+        One loop over element and item headers with an explicit stack of the open
+        sequences and items (no recursion, no objects built): this is the hot path
+        of files with thousands of per-frame functional group items.
+        """
+        size = self.size
+        # The open containers around the current one: (implicit, little, is an item).
+        outer: list[tuple[bool, bool, bool]] = []
+        in_item = False
+        tag_len, short_hdr, long_len = _STRUCTS["<" if little else ">"]
         while True:
-            el_tag, vr, length, vpos = element(pos, implicit, little)
-            if el_tag == ITEM_DELIMITER:
-                return vpos
-            if el_tag >> 16 == 0xFFFE:
-                raise InvalidDicomError(
-                    f"{self.name}: found {format_tag(el_tag)} at byte {pos} inside an item of "
-                    f"{format_tag(tag)} that has no item delimiter"
-                )
-            if length == UNDEFINED:
-                # PS3.5 6.2.2: a UN sequence of undefined length is Implicit VR LE inside.
-                as_un = vr == b"UN"
-                pos = self.skip_sequence(
-                    el_tag, vpos, implicit or as_un, little or as_un, depth + 1
-                )
-            else:
-                self.check_value(el_tag, vpos, length)
+            if pos < self.base or pos + 12 > self.wend:
+                self.fill(pos, min(12, max(8, size - pos)), f"the items of {format_tag(tag)}")
+            rel = pos - self.base
+            group, elem, length = tag_len.unpack_from(self.buf, rel)
+            if group == 0xFFFE:
+                if elem == 0xE000 and not in_item:
+                    if length != UNDEFINED:
+                        if pos + 8 + length > size:
+                            self.check_value(ITEM, pos + 8, length)
+                        pos += 8 + length
+                        continue
+                    if len(outer) >= MAX_DEPTH:
+                        self._too_deep(pos)
+                    outer.append((implicit, little, in_item))
+                    in_item = True
+                elif (elem == 0xE00D and in_item) or (elem == 0xE0DD and not in_item):
+                    if not outer:
+                        return pos + 8
+                    implicit, little, in_item = outer.pop()
+                    tag_len, short_hdr, long_len = _STRUCTS["<" if little else ">"]
+                else:
+                    self._unexpected(tag, group << 16 | elem, pos, in_item)
+                pos += 8
+                continue
+            if not in_item:
+                self._unexpected(tag, group << 16 | elem, pos, in_item)
+            vpos = pos + 8
+            as_un = False
+            if not implicit:
+                _, _, vr, short_length = short_hdr.unpack_from(self.buf, rel)
+                if vr in _LONG_VRS:
+                    length = long_len.unpack_from(self.buf, rel + 8)[0]
+                    vpos = pos + 12
+                    as_un = vr == b"UN"
+                elif vr in _SHORT_VRS:
+                    length = short_length
+            if length != UNDEFINED:
                 pos = vpos + length
+                if pos > size:
+                    self.check_value(group << 16 | elem, vpos, length)
+                continue
+            if len(outer) >= MAX_DEPTH:
+                self._too_deep(pos)
+            outer.append((implicit, little, in_item))
+            # PS3.5 6.2.2: a UN sequence of undefined length is Implicit VR LE inside.
+            implicit, little, in_item = implicit or as_un, little or as_un, False
+            tag_len, short_hdr, long_len = _STRUCTS["<" if little else ">"]
+            pos = vpos
+
+    def _too_deep(self, pos: int) -> None:
+        raise InvalidDicomError(
+            f"{self.name}: sequences and items nest more than {MAX_DEPTH} deep at byte {pos}"
+        )
+
+    def _unexpected(self, tag: int, found: int, pos: int, in_item: bool) -> None:
+        if in_item:
+            expected = "an element or an item delimiter (FFFE,E00D)"
+        else:
+            expected = "an item (FFFE,E000) or a sequence delimiter (FFFE,E0DD)"
+        raise InvalidDicomError(
+            f"{self.name}: expected {expected} in {format_tag(tag)} at byte {pos}, found "
+            f"{format_tag(found)}"
+        )
 
     def read_items(
         self, tag: int, pos: int, length: int, implicit: bool, little: bool
@@ -330,7 +359,7 @@ class _Walker:
                     break
                 if el_len == UNDEFINED:
                     as_un = vr == b"UN"
-                    pos = self.skip_sequence(el_tag, vpos, implicit or as_un, little or as_un, 2)
+                    pos = self.skip_sequence(el_tag, vpos, implicit or as_un, little or as_un)
                     continue
                 self.check_value(el_tag, vpos, el_len)
                 if el_tag in SEQUENCE_ITEM_KEPT:
@@ -518,7 +547,7 @@ def _walk_dataset(
                 kept[tag] = _Raw("SQ", items, pos, little)
                 pos = end
                 continue
-            pos = walker.skip_sequence(tag, vpos, implicit or as_un, little or as_un, 1)
+            pos = walker.skip_sequence(tag, vpos, implicit or as_un, little or as_un)
             continue
         walker.check_value(tag, vpos, length)
         if tag in KEPT:

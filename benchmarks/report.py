@@ -1,0 +1,120 @@
+"""Run the benchmarks and write their ratios into docs/benchmarks.md.
+
+Usage (from the repository root)::
+
+    python benchmarks/report.py            # runs pytest-benchmark, rewrites the page
+    python benchmarks/report.py --json F   # rewrites the page from a saved run
+
+Each benchmark group holds lazydcm and its contenders measured in the same run;
+the page lists the median time of each and the ratio to lazydcm, and checks the
+targets the issues set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "benchmarks.md"
+
+#: (group, contender, "faster"|"within", factor): lazydcm must be `factor` times
+#: faster than the contender, or within `factor` times its time.
+TARGETS = [
+    ("native random access", "pydicom", "faster", 3.0),
+    ("native random access", "highdicom", "faster", 1.5),
+    ("native random access", "memmap_copy_floor", "within", 1.33),
+    ("open + last frame, 20,000 JPEG frames, empty BOT", "pydicom", "faster", 4.0),
+    ("open + last frame, 20,000 JPEG frames, empty BOT", "highdicom", "faster", 5.0),
+    ("open + last frame, 20,000 JPEG frames, BOT", "pydicom", "faster", 1.0),
+    ("open + last frame, 20,000 JPEG frames, BOT", "highdicom", "faster", 1.0),
+    ("open + frame 0, 5,000-item", "pydicom", "faster", 20.0),
+]
+
+
+def run(json_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-q",
+            "--benchmark-only", f"--benchmark-json={json_path}",
+            "--benchmark-columns=min,median,mean,rounds",
+        ],
+        check=True,
+        cwd=ROOT,
+    )  # fmt: skip
+
+
+def _groups(results: dict[str, object]) -> dict[str, dict[str, float]]:
+    groups: dict[str, dict[str, float]] = {}
+    for bench in results["benchmarks"]:  # type: ignore[attr-defined]
+        name = bench["name"].removeprefix("test_")
+        groups.setdefault(bench["group"], {})[name] = bench["stats"]["median"]
+    return groups
+
+
+def _fmt(seconds: float) -> str:
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def write(results: dict[str, object]) -> str:
+    groups = _groups(results)
+    machine = results.get("machine_info", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Measured with pytest-benchmark, lazydcm side by side with pydicom and highdicom",
+        "in the same run, on files the benchmarks build themselves (`benchmarks/`).",
+        "Times are medians; a ratio is the contender's time over lazydcm's (above 1:",
+        "lazydcm is faster).  Reproduce with `python benchmarks/report.py`.",
+        "",
+        f"Run on {date.today().isoformat()}: {machine.get('cpu', {}).get('brand_raw', '?')}, "  # type: ignore[union-attr]
+        f"Python {platform.python_version()}, {platform.system()}.",
+        "",
+    ]
+    for group, times in groups.items():
+        lazy = times.get("lazydcm")
+        lines += [f"## {group}", "", "| contender | median | ratio to lazydcm |", "|---|---|---|"]
+        for name, seconds in sorted(times.items(), key=lambda kv: kv[1]):
+            ratio = f"{seconds / lazy:.2f}" if lazy else "-"
+            lines.append(f"| {name} | {_fmt(seconds)} | {ratio} |")
+        lines.append("")
+    lines += ["## Targets", "", "| group | target | measured | met |", "|---|---|---|---|"]
+    for prefix, contender, kind, factor in TARGETS:
+        match = next((g for g in groups if g.startswith(prefix)), None)
+        if match is None or contender not in groups[match] or "lazydcm" not in groups[match]:
+            continue
+        ratio = groups[match][contender] / groups[match]["lazydcm"]
+        if kind == "faster":
+            target, met = f"≥ {factor}x faster than {contender}", ratio >= factor
+            measured = f"{ratio:.2f}x"
+        else:
+            target, met = f"within {factor}x of {contender}", 1 / ratio <= factor
+            measured = f"{1 / ratio:.2f}x its time"
+        lines.append(f"| {match} | {target} | {measured} | {'yes' if met else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", type=Path, help="use a saved pytest-benchmark JSON run")
+    args = parser.parse_args()
+    json_path = args.json
+    if json_path is None:
+        json_path = Path(tempfile.mkdtemp()) / "benchmarks.json"
+        run(json_path)
+    PAGE.parent.mkdir(exist_ok=True)
+    PAGE.write_text(write(json.loads(json_path.read_text())))
+    print(PAGE.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
