@@ -399,6 +399,10 @@ class _Encapsulated:
         frame *i* is made of fragments ``starts[i]`` up to ``starts[i + 1]`` (the
         last frame: up to the end).
         """
+        if truncated and len(starts) and not _ends_cleanly(self, *fragments):
+            # The file ends inside the last frame's codestream: it is not there.
+            fragments = (fragments[0][: starts[-1]], fragments[1][: starts[-1]])
+            starts = starts[:-1]
         found, declared = len(starts), self.declared
         count = declared
         if truncated:
@@ -564,8 +568,6 @@ def scan_index(layout: _Encapsulated) -> FrameIndex:
         starts = np.zeros(1, dtype=np.int64)  # every fragment makes the only frame
     else:
         starts = _group_by_markers(layout, offsets, lengths)
-    if truncated and len(starts) and not _ends_cleanly(layout, offsets, lengths):
-        starts = starts[:-1]  # the last codestream was cut off with the file
     return layout.finish("scan", (offsets, lengths), starts, truncated)
 
 

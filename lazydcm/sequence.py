@@ -210,9 +210,9 @@ class FrameSequence:
         native 1-bit data the bytes span every byte the frame touches.
         """
         i = self._normalise(i)
+        offset, length = self._span(i)
         if self._index.fragments(i) is not None:
             return self._read(i).data.toreadonly()
-        offset, length = self._span(i)
         self._enter_read()
         try:
             return self._source.view(offset, length)

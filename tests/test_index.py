@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import real_file
 
 import lazydcm
 from lazydcm import synth
@@ -113,3 +115,295 @@ def test_a_hostile_frame_count_allocates_nothing_big() -> None:
 
     assert (index.count, index.present) == (2**31 - 1, 4)
     assert index.nbytes < 1024
+
+
+# -- encapsulated ------------------------------------------------------------------
+#
+# Real codestreams (taken from pydicom's and pydicom-data's files) are re-wrapped into
+# synthetic files with the layouts no real file has; the index is checked through
+# the encoded bytes it hands out, so no decoder is involved.
+
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_LS = "1.2.840.10008.1.2.4.80"
+JPEG_2000 = "1.2.840.10008.1.2.4.90"
+RLE = "1.2.840.10008.1.2.5"
+
+SOURCES = {
+    JPEG_BASELINE: "examples_ybr_color.dcm",
+    JPEG_LS: "emri_small_jpeg_ls_lossless.dcm",
+    JPEG_2000: "emri_small_jpeg_2k_lossless.dcm",
+    RLE: "emri_small_RLE.dcm",
+}
+
+
+def _codestreams(ts: str, count: int) -> tuple[list[bytes], synth.ImagePixel]:
+    """`count` real encoded frames of syntax `ts` (cycled), trailing pad removed."""
+    with lazydcm.FrameSequence(real_file(SOURCES[ts])) as frames:
+        info = frames.info
+        streams = [bytes(frames.encoded_frame(i % len(frames))) for i in range(count)]
+    image = synth.ImagePixel(
+        info.rows, info.columns, samples_per_pixel=info.samples_per_pixel,
+        bits_allocated=info.bits_allocated, bits_stored=info.bits_stored,
+        photometric_interpretation=info.photometric_interpretation,
+        planar_configuration=info.planar_configuration if info.samples_per_pixel > 1 else None,
+        number_of_frames=count,
+    )  # fmt: skip
+    return streams, image
+
+
+def _padded(stream: bytes) -> bytes:
+    return stream + b"\x00" * (len(stream) % 2)
+
+
+def _open(data: bytes) -> lazydcm.FrameSequence:
+    return lazydcm.FrameSequence(data, cache_bytes=0)
+
+
+@pytest.mark.parametrize("ts", [JPEG_BASELINE, JPEG_LS, JPEG_2000])
+@pytest.mark.parametrize("fragments", [2, 3, 6, [1, 4, 2, 6, 3]])
+def test_empty_bot_with_several_fragments_a_frame_is_grouped_by_markers(
+    ts: str, fragments: int | list[int]
+) -> None:
+    # Arrange: an empty Basic Offset Table and 2-6 fragments a frame.
+    streams, image = _codestreams(ts, 5)
+    data = synth.dicom_file(
+        image,
+        synth.encapsulate(streams, fragments_per_frame=fragments, bot="empty"),
+        transfer_syntax_uid=ts,
+    )
+
+    # Act
+    with _open(data) as frames:
+        encoded = [bytes(frames.encoded_frame(i)) for i in range(len(frames))]
+        kind, count = frames.offset_table, len(frames)
+
+    # Assert: every frame is its whole codestream again.
+    assert (kind, count) == ("scan", 5)
+    assert encoded == [_padded(s) for s in streams]
+
+
+@pytest.mark.parametrize("ts", [JPEG_BASELINE, JPEG_2000])
+def test_filled_bot_with_several_fragments_a_frame_joins_them(ts: str) -> None:
+    streams, image = _codestreams(ts, 4)
+    data = synth.dicom_file(
+        image,
+        synth.encapsulate(streams, fragments_per_frame=[3, 1, 2, 4], bot="full"),
+        transfer_syntax_uid=ts,
+    )
+
+    with _open(data) as frames:
+        assert frames.offset_table == "bot"
+        assert [bytes(frames.encoded_frame(i)) for i in range(4)] == [_padded(s) for s in streams]
+
+
+@pytest.mark.parametrize("bot", ["empty", "full"])
+def test_extended_offset_table_is_used_first(bot: str) -> None:
+    streams, image = _codestreams(JPEG_2000, 6)
+    offsets, lengths = synth.frame_table(streams)
+    data = synth.dicom_file(
+        image,
+        synth.encapsulate(streams, bot=bot),  # type: ignore[arg-type]
+        transfer_syntax_uid=JPEG_2000,
+        extended_offsets=(offsets, lengths),
+    )
+
+    if bot == "full":  # PS3.3 C.7.6.3.1.8: the BOT shall be empty beside an EOT
+        with pytest.warns(lazydcm.LazyDcmWarning, match="Extended Offset Table is present"):
+            frames = _open(data)
+    else:
+        frames = _open(data)
+    with frames:
+        assert frames.offset_table == "eot"
+        assert [bytes(frames.encoded_frame(i)) for i in range(6)] == [_padded(s) for s in streams]
+
+
+def test_an_eot_that_points_off_item_tags_is_rejected_for_the_scan() -> None:
+    streams, image = _codestreams(JPEG_2000, 3)
+    offsets, lengths = synth.frame_table(streams)
+    offsets[2] += 2
+    data = synth.dicom_file(
+        image,
+        synth.encapsulate(streams),
+        transfer_syntax_uid=JPEG_2000,
+        extended_offsets=(offsets, lengths),
+    )
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match="not an item tag"):
+        frames = _open(data)
+    with frames:
+        assert frames.offset_table == "scan"
+        assert bytes(frames.encoded_frame(2)) == _padded(streams[2])
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [([0, 400, 200], "does not increase"), ([0, 10, 20], "not an item tag"), ([8], "not 0")],
+)
+def test_a_bad_bot_is_rejected_for_the_scan(values: list[int], why: str) -> None:
+    streams, image = _codestreams(JPEG_LS, 3)
+    bot_values = values if values != [8] else [8, 16, 24]
+    data = synth.dicom_file(
+        image,
+        synth.encapsulate(streams, bot="full", bot_values=bot_values),
+        transfer_syntax_uid=JPEG_LS,
+    )
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match=why):
+        frames = _open(data)
+    with frames:
+        assert frames.offset_table == "scan"
+        assert [bytes(frames.encoded_frame(i)) for i in range(3)] == [_padded(s) for s in streams]
+
+
+def test_one_frame_of_many_fragments_without_markers_needed() -> None:
+    streams, image = _codestreams(RLE, 1)
+    data = synth.dicom_file(
+        image, synth.encapsulate(streams, fragments_per_frame=4), transfer_syntax_uid=RLE
+    )
+
+    with _open(data) as frames:
+        assert len(frames) == 1
+        assert bytes(frames.encoded_frame(0)) == _padded(streams[0])
+
+
+def test_excess_frames_found_by_markers_are_returned_with_a_warning() -> None:
+    streams, image = _codestreams(JPEG_LS, 6)
+    image = synth.ImagePixel(**{**image.__dict__, "number_of_frames": 4})
+    data = synth.dicom_file(
+        image, synth.encapsulate(streams, fragments_per_frame=2), transfer_syntax_uid=JPEG_LS
+    )
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match="holds 6 frames, more than"):
+        frames = _open(data)
+    with frames:
+        assert len(frames) == 6
+        assert bytes(frames.encoded_frame(5)) == _padded(streams[5])
+
+
+def test_missing_frames_raise_frame_index_error_naming_the_counts() -> None:
+    streams, image = _codestreams(JPEG_LS, 3)
+    image = synth.ImagePixel(**{**image.__dict__, "number_of_frames": 5})
+    data = synth.dicom_file(
+        image, synth.encapsulate(streams, fragments_per_frame=2), transfer_syntax_uid=JPEG_LS
+    )
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match="holds 3 frames, fewer than"):
+        frames = _open(data)
+    with frames:
+        assert len(frames) == 5
+        assert bytes(frames.encoded_frame(2)) == _padded(streams[2])
+        with pytest.raises(lazydcm.FrameIndexError, match="holds 3 complete frames of the 5"):
+            frames.encoded_frame(3)
+
+
+@pytest.mark.parametrize("bot", ["empty", "full"])
+def test_truncated_encapsulated_data_keeps_the_complete_frames(bot: str) -> None:
+    streams, image = _codestreams(JPEG_2000, 4)
+    data = synth.dicom_file(
+        image, synth.encapsulate(streams, fragments_per_frame=2, bot=bot),  # type: ignore[arg-type]
+        transfer_syntax_uid=JPEG_2000,
+    )  # fmt: skip
+    cut = data[: len(data) - 8 - len(_padded(streams[3])) // 2 - 3]  # inside frame 3
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match="3 of 4 frames are complete"):
+        frames = _open(cut)
+    with frames:
+        assert [bytes(frames.encoded_frame(i)) for i in range(3)] == [
+            _padded(s) for s in streams[:3]
+        ]
+        with pytest.raises(lazydcm.TruncatedFileError, match="frame 3"):
+            frames.encoded_frame(3)
+
+
+def test_garbage_after_the_fragments_keeps_what_came_before() -> None:
+    streams, image = _codestreams(JPEG_2000, 2)
+    value = synth.encapsulate(streams)
+    value = value[:-8] + b"\x00\x00\x00\x00\x00\x00\x00\x00"  # delimiter replaced
+    data = synth.dicom_file(image, value, transfer_syntax_uid=JPEG_2000)
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match=r"found \(0000,0000\)"):
+        frames = _open(data)
+    with frames:
+        assert bytes(frames.encoded_frame(1)) == _padded(streams[1])
+
+
+def test_a_bot_wrapped_past_4_gib_is_detected(tmp_path: Path) -> None:
+    # Arrange: a sparse file of more than 4 GiB (it costs no disk) whose last frames
+    # start past 2**32, so their 32-bit BOT offsets wrapped.
+    streams, image = _codestreams(JPEG_2000, 1)
+    path = tmp_path / "huge.dcm"
+    size = synth.write_sparse_encapsulated(
+        path, streams[0], image, transfer_syntax_uid=JPEG_2000, gap=(1 << 32) + (1 << 20)
+    )
+    assert size > 1 << 32
+    assert path.stat().st_blocks * 512 < 1 << 24
+
+    # Act
+    with pytest.warns(lazydcm.LazyDcmWarning, match="wrapped past 4 GiB"):
+        frames = lazydcm.FrameSequence(path)
+
+    # Assert: the scan finds every frame, the real ones past 4 GiB included.
+    with frames:
+        assert frames.offset_table == "scan"
+        assert int(frames._index.offsets[-1]) > 1 << 32
+        assert bytes(frames.encoded_frame(len(frames) - 1)) == _padded(streams[0])
+        assert bytes(frames.encoded_frame(0)) == _padded(streams[0])
+
+
+def test_an_eot_reaches_past_4_gib(tmp_path: Path) -> None:
+    streams, image = _codestreams(JPEG_2000, 1)
+    path = tmp_path / "huge-eot.dcm"
+    synth.write_sparse_encapsulated(
+        path, streams[0], image, transfer_syntax_uid=JPEG_2000, gap=(1 << 32) + 64,
+        bot="empty", eot=True,
+    )  # fmt: skip
+
+    with lazydcm.FrameSequence(path) as frames:
+        assert frames.offset_table == "eot"
+        assert bytes(frames.encoded_frame(-1)) == _padded(streams[0])
+
+
+def test_opening_20000_empty_bot_frames_reads_only_item_headers() -> None:
+    # Arrange: a byte source that counts every byte it hands out.
+    streams, image = _codestreams(JPEG_2000, 1)
+    count = 20_000
+    image = synth.ImagePixel(**{**image.__dict__, "number_of_frames": count})
+    value = synth.encapsulate(streams * count)
+    data = synth.dicom_file(image, value, transfer_syntax_uid=JPEG_2000)
+    source = _CountingSource(data)
+
+    # Act
+    with lazydcm.FrameSequence(source, cache_bytes=0) as frames:
+        at_open = source.handed_out
+        source.handed_out = 0
+        last = bytes(frames.encoded_frame(19_999))
+
+    # Assert: the header, then 8 bytes an item (BOT, 20,000 fragments, delimiter).
+    header_bytes = len(data) - len(value)
+    assert at_open <= header_bytes + 8 * (count + 2)
+    assert source.handed_out == len(_padded(streams[0]))
+    assert last == _padded(streams[0])
+
+
+class _CountingSource:
+    """A ByteSource over bytes that counts what it hands out (and is not zero-copy)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = BufferSource(data)
+        self.name, self.size = "counting", len(data)
+        self.handed_out = 0
+
+    def view(self, offset: int, n: int) -> memoryview:
+        self.handed_out += n
+        return self._inner.view(offset, n)
+
+    def read_into(self, offset: int, out: memoryview) -> int:
+        got = self._inner.read_into(offset, out)
+        self.handed_out += got
+        return got
+
+    def advise(self, offset: int, n: int, needed: bool) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
