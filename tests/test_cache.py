@@ -400,8 +400,10 @@ def test_concurrent_get_or_load_loads_once(max_bytes: int) -> None:
 
     # Act
     threads = _run_threads(8, worker)
-    _wait_until_blocked(threads)
-    release.set()
+    try:
+        _wait_until_blocked(threads)
+    finally:
+        release.set()
     _join(threads)
 
     # Assert
@@ -435,8 +437,10 @@ def test_failed_load_raises_in_every_waiting_thread_then_loads_again() -> None:
 
     # Act
     threads = _run_threads(8, worker)
-    _wait_until_blocked(threads)
-    release.set()
+    try:
+        _wait_until_blocked(threads)
+    finally:
+        release.set()
     _join(threads)
     value = _array(3)
     later = cache.get_or_load("k", lambda: value)
