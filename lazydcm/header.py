@@ -445,10 +445,24 @@ def read_header(source: ByteSource) -> ParsedHeader:
     ts_raw = kept.get(0x00020010)
     ts_uid = _decode(ts_raw, False) if ts_raw is not None else ""
     transfer_syntax = uids.lookup(str(ts_uid)) if ts_uid else _sniff(walker, pos)
-    if transfer_syntax.deflated:
-        source = inflate(source, pos)
-        walker = _Walker(source)
-        pos = 0
+    if not transfer_syntax.deflated:
+        return _finish(source, walker, pos, transfer_syntax, kept)
+    inflated = inflate(source, pos)
+    try:
+        return _finish(inflated, _Walker(inflated), 0, transfer_syntax, kept)
+    except BaseException:
+        inflated.close()
+        raise
+
+
+def _finish(
+    source: ByteSource,
+    walker: _Walker,
+    pos: int,
+    transfer_syntax: uids.TransferSyntax,
+    kept: dict[int, _Raw],
+) -> ParsedHeader:
+    """Walk the dataset from `pos` and build the result."""
     pixel = _walk_dataset(walker, pos, transfer_syntax, kept)
     values, offsets = _decode_all(kept)
     values.setdefault("TransferSyntaxUID", transfer_syntax.uid)
