@@ -26,6 +26,7 @@ import struct
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -118,8 +119,8 @@ class Header(Mapping[str, Any]):
     """A read-only mapping, DICOM keyword -> value, of what the header walk kept.
 
     Values are Python scalars or tuples (US, IS, DS, ...), ``str`` (text VRs),
-    ``bytes`` (OB, OW), a list of item mappings (sequences), or a read-only NumPy
-    array (the 64-bit Extended Offset Table).
+    ``bytes`` (OB, OW), a tuple of read-only item mappings (sequences), or a
+    read-only NumPy array (the 64-bit Extended Offset Table).
     """
 
     __slots__ = ("_items", "_offsets")
@@ -181,10 +182,21 @@ class ParsedHeader:
 class _Raw:
     """A kept element before decoding."""
 
+    tag: int
     vr: str
     value: bytes | list[dict[str, Any]]
     offset: int
     little: bool
+
+    @classmethod
+    def of(
+        cls, tag: int, found: bytes | None, dictionary_vr: str, value: bytes, at: int, little: bool
+    ) -> _Raw:
+        """Keep a value, decoded later with the explicit VR, else (implicit or UN) the
+        dictionary's; a UN value is little endian whatever the dataset (PS3.5 6.2.2)."""
+        if found is None or found == b"UN":
+            return cls(tag, dictionary_vr, value, at, little or found == b"UN")
+        return cls(tag, found.decode("ascii"), value, at, little)
 
 
 def _looks_explicit(vr: bytes) -> bool:
@@ -223,10 +235,11 @@ class _Walker:
         rel = pos - self.base
         return bytes(self.buf[rel : rel + n])
 
-    def check_value(self, tag: int, vpos: int, length: int) -> None:
+    def check_value(self, tag: int, at: int, vpos: int, length: int) -> None:
+        """Raise TruncatedFileError if the value of the element at `at` runs past the end."""
         if vpos + length > self.size:
             raise TruncatedFileError(
-                f"{self.name}: {format_tag(tag)} at byte {vpos - 8} has a value of {length} "
+                f"{self.name}: {format_tag(tag)} at byte {at} has a value of {length} "
                 f"bytes from byte {vpos}, but the file ends at byte {self.size}"
             )
 
@@ -271,7 +284,7 @@ class _Walker:
                 if elem == 0xE000 and not in_item:
                     if length != UNDEFINED:
                         if pos + 8 + length > size:
-                            self.check_value(ITEM, pos + 8, length)
+                            self.check_value(ITEM, pos, pos + 8, length)
                         pos += 8 + length
                         continue
                     if len(outer) >= MAX_DEPTH:
@@ -294,15 +307,18 @@ class _Walker:
             if not implicit:
                 _, _, vr, short_length = short_hdr.unpack_from(self.buf, rel)
                 if vr in _LONG_VRS:
+                    if pos + 12 > self.wend:
+                        self.fill(pos, 12, f"{format_tag(group << 16 | elem)}")
+                        rel = pos - self.base
                     length = long_len.unpack_from(self.buf, rel + 8)[0]
                     vpos = pos + 12
                     as_un = vr == b"UN"
                 elif vr in _SHORT_VRS:
                     length = short_length
             if length != UNDEFINED:
+                if vpos + length > size:
+                    self.check_value(group << 16 | elem, pos, vpos, length)
                 pos = vpos + length
-                if pos > size:
-                    self.check_value(group << 16 | elem, vpos, length)
                 continue
             if len(outer) >= MAX_DEPTH:
                 self._too_deep(pos)
@@ -328,12 +344,12 @@ class _Walker:
         )
 
     def read_items(
-        self, tag: int, pos: int, length: int, implicit: bool, little: bool
+        self, tag: int, at: int, pos: int, length: int, implicit: bool, little: bool
     ) -> tuple[list[dict[str, Any]], int]:
         """Read the items of a kept sequence (one level deep); return them and the end."""
         end = None if length == UNDEFINED else pos + length
         if end is not None:
-            self.check_value(tag, pos, length)
+            self.check_value(tag, at, pos, length)
         items: list[dict[str, Any]] = []
         tag_len = _STRUCTS["<" if little else ">"][0]
         while end is None or pos < end:
@@ -347,10 +363,10 @@ class _Walker:
                     f"{self.name}: expected an item (FFFE,E000) in {format_tag(tag)} at byte "
                     f"{pos}, found {format_tag(item_tag)}"
                 )
-            pos += 8
-            item_end = None if item_length == UNDEFINED else pos + item_length
+            item_end = None if item_length == UNDEFINED else pos + 8 + item_length
             if item_end is not None:
-                self.check_value(ITEM, pos, item_length)
+                self.check_value(ITEM, pos, pos + 8, item_length)
+            pos += 8
             values: dict[str, Any] = {}
             while item_end is None or pos < item_end:
                 el_tag, vr, el_len, vpos = self.element(pos, implicit, little)
@@ -361,27 +377,24 @@ class _Walker:
                     as_un = vr == b"UN"
                     pos = self.skip_sequence(el_tag, vpos, implicit or as_un, little or as_un)
                     continue
-                self.check_value(el_tag, vpos, el_len)
+                self.check_value(el_tag, pos, vpos, el_len)
                 if el_tag in SEQUENCE_ITEM_KEPT:
                     keyword, dict_vr = SEQUENCE_ITEM_KEPT[el_tag]
                     raw = self.bytes_at(vpos, el_len, format_tag(el_tag))
-                    values[keyword] = _Raw(_vr_for(vr, dict_vr), raw, pos, little)
+                    values[keyword] = _Raw.of(el_tag, vr, dict_vr, raw, pos, little)
                 pos = vpos + el_len
             items.append(values)
         return items, pos
 
 
-def _vr_for(found: bytes | None, dictionary_vr: str) -> str:
-    """The VR to decode with: the explicit one, else (implicit VR or UN) the dictionary's."""
-    if found is None or found == b"UN":
-        return dictionary_vr
-    return found.decode("ascii")
-
-
 def _decode(raw: _Raw, signed: bool) -> Any:
     """Decode a kept element's value into a Python value."""
     if isinstance(raw.value, list):
-        return [{key: _decode(value, signed) for key, value in item.items()} for item in raw.value]
+        # Read-only all the way down: the header is shared by every user of a file.
+        return tuple(
+            MappingProxyType({key: _decode(value, signed) for key, value in item.items()})
+            for item in raw.value
+        )
     vr, data = raw.vr, raw.value
     if vr == AMBIGUOUS_US_SS:
         vr = "SS" if signed else "US"
@@ -392,6 +405,11 @@ def _decode(raw: _Raw, signed: bool) -> Any:
         values = struct.unpack(f"{order}{count}{code}", data[: count * struct.calcsize(code)])
         return values[0] if count == 1 else tuple(values)
     if vr in ("OV", "UV"):
+        if len(data) % 8:
+            raise InvalidDicomError(
+                f"{format_tag(raw.tag)} at byte {raw.offset} holds {len(data)} bytes, not a "
+                "whole number of 64-bit values"
+            )
         arr = np.frombuffer(data, dtype=f"{order}u8").astype(np.uint64)
         arr.flags.writeable = False
         return arr
@@ -486,6 +504,7 @@ def _read_meta(walker: _Walker, kept: dict[int, _Raw]) -> int:
         pos = 4  # a file that kept the DICM prefix but dropped the preamble
     if size < pos + 8:
         raise InvalidDicomError(f"{walker.name}: {size} bytes is too short to be a DICOM file")
+    group_end: int | None = None
     while pos + 8 <= size:
         group = int.from_bytes(walker.bytes_at(pos, 2, "the File Meta group"), "little")
         if group != 0x0002:
@@ -497,11 +516,18 @@ def _read_meta(walker: _Walker, kept: dict[int, _Raw]) -> int:
                 f"{walker.name}: File Meta element {format_tag(tag)} at byte {pos} has an "
                 "undefined length"
             )
-        walker.check_value(tag, vpos, length)
+        walker.check_value(tag, pos, vpos, length)
+        if tag == 0x00020000 and length == 4:
+            group_end = vpos + 4 + int.from_bytes(walker.bytes_at(vpos, 4, "(0002,0000)"), "little")
         if tag in KEPT:
             raw = walker.bytes_at(vpos, length, format_tag(tag))
-            kept[tag] = _Raw(_vr_for(vr, KEPT[tag][1]), raw, pos, True)
+            kept[tag] = _Raw.of(tag, vr, KEPT[tag][1], raw, pos, True)
         pos = vpos + length
+    if group_end is not None and pos < group_end and pos + 8 > size:
+        raise TruncatedFileError(
+            f"{walker.name}: the file ends at byte {size}, inside the File Meta group whose "
+            f"(0002,0000) 'File Meta Information Group Length' says it ends at byte {group_end}"
+        )
     if pos == 132 and size == 132:
         raise InvalidDicomError(f"{walker.name}: the file ends after its preamble")
     return pos
@@ -552,27 +578,26 @@ def _walk_dataset(
             # A stray delimiter at the top level: nothing to skip but its header.
             pos = vpos
             continue
-        if length == UNDEFINED:
-            as_un = vr == b"UN"
-            if tag in KEPT and KEPT[tag][1] == "SQ":
-                items, end = walker.read_items(
-                    tag, vpos, length, implicit or as_un, little or as_un
-                )
-                kept[tag] = _Raw("SQ", items, pos, little)
-                pos = end
-                continue
-            pos = walker.skip_sequence(tag, vpos, implicit or as_un, little or as_un)
-            continue
-        walker.check_value(tag, vpos, length)
-        if tag in KEPT:
-            keyword_vr = KEPT[tag][1]
-            if keyword_vr == "SQ":
-                items, _ = walker.read_items(tag, vpos, length, implicit, little)
-                kept[tag] = _Raw("SQ", items, pos, little)
-            else:
+        # PS3.5 6.2.2: a UN value is encoded as in Implicit VR Little Endian.
+        as_un = vr == b"UN"
+        inner_implicit, inner_little = implicit or as_un, little or as_un
+        if length != UNDEFINED:
+            walker.check_value(tag, pos, vpos, length)
+        if tag in KEPT and KEPT[tag][1] == "SQ":
+            items, end = walker.read_items(tag, pos, vpos, length, inner_implicit, inner_little)
+            kept[tag] = _Raw(tag, "SQ", items, pos, inner_little)
+            pos = end
+        elif length == UNDEFINED:
+            pos = walker.skip_sequence(tag, vpos, inner_implicit, inner_little)
+        else:
+            if tag in KEPT:
                 raw = walker.bytes_at(vpos, length, format_tag(tag))
-                kept[tag] = _Raw(_vr_for(vr, keyword_vr), raw, pos, little)
-        pos = vpos + length
+                kept[tag] = _Raw.of(tag, vr, KEPT[tag][1], raw, pos, inner_little)
+            pos = vpos + length
+    if pos < size:
+        raise TruncatedFileError(
+            f"{walker.name}: the file ends at byte {size}, inside the element header at byte {pos}"
+        )
     return None
 
 
@@ -672,9 +697,9 @@ def _pixel_info(
         )
     frames = _number_of_frames(header, name, where("NumberOfFrames"))
     if ts.encapsulated != (pixel.length is None):
-        state = "undefined (encapsulated)" if pixel.length is None else "defined (native)"
+        state = "an undefined (encapsulated)" if pixel.length is None else "a defined (native)"
         raise InvalidDicomError(
-            f"{name}: {format_tag(pixel.tag)} at byte {pixel.offset} has a {state} length, "
+            f"{name}: {format_tag(pixel.tag)} at byte {pixel.offset} has {state} length, "
             f"which does not match the transfer syntax {ts}"
         )
     return PixelInfo(

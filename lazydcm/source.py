@@ -96,7 +96,8 @@ class MmapSource:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before it is refused.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         self._init(fd, os.fspath(path), owns_fd=True)
 
     @classmethod
@@ -172,6 +173,7 @@ class MmapSource:
             # then unmapped when the last view goes away.
             with contextlib.suppress(BufferError):
                 self._mmap.close()
+            self._mmap = None
         if self._owns_fd:
             os.close(self._fd)
 
@@ -226,8 +228,9 @@ class FileObjectSource:
             start = fileobj.tell()
             self._size = fileobj.seek(0, os.SEEK_END)
             fileobj.seek(start)
-        self._block_start = 0
-        self._block = b""
+        # (offset, bytes) of the last block read; one tuple, replaced whole, so that
+        # threads never see the offset of one block with the bytes of another.
+        self._block: tuple[int, bytes] = (0, b"")
 
     @property
     def name(self) -> str:
@@ -238,22 +241,17 @@ class FileObjectSource:
         return self._size
 
     def _read(self, offset: int, n: int) -> bytes:
-        with self._lock:
-            start = self._f.tell()
-            try:
-                self._f.seek(offset)
-                return self._f.read(n)
-            finally:
-                self._f.seek(start)
+        buffer = bytearray(n)
+        return bytes(buffer[: self.read_into(offset, memoryview(buffer))])
 
     def view(self, offset: int, n: int) -> memoryview:
         _check_range(self, offset, n)
         if n <= self._BLOCK // 4:
-            block_start, block = self._block_start, self._block
+            block_start, block = self._block
             if not (block_start <= offset and offset + n <= block_start + len(block)):
                 block_start = offset
                 block = self._read(offset, self._BLOCK)
-                self._block_start, self._block = block_start, block
+                self._block = (block_start, block)
             rel = offset - block_start
             return memoryview(block)[rel : rel + n]
         data = self._read(offset, n)
@@ -270,8 +268,15 @@ class FileObjectSource:
             try:
                 self._f.seek(offset)
                 done = 0
+                readinto = getattr(self._f, "readinto", None)
                 while done < len(target):
-                    got = self._f.readinto(target[done:])  # type: ignore[attr-defined]
+                    # Raw streams may return fewer bytes than asked: keep reading.
+                    if readinto is not None:
+                        got = readinto(target[done:])
+                    else:
+                        chunk = self._f.read(len(target) - done)
+                        got = len(chunk)
+                        target[done : done + got] = chunk
                     if not got:
                         break
                     done += got
@@ -283,7 +288,7 @@ class FileObjectSource:
         return None
 
     def close(self) -> None:
-        self._block = b""
+        self._block = (0, b"")
 
 
 def whole_view(source: ByteSource) -> memoryview | None:
@@ -328,7 +333,7 @@ def inflate(source: ByteSource, offset: int) -> MmapSource:
     import tempfile
 
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    chunk = 1 << 20
+    chunk = 1 << 20  # of input read, and of output held, at a time
     fd, tmp_name = tempfile.mkstemp(prefix="lazydcm-inflated-")
     os.unlink(tmp_name)  # nothing is left behind, whatever happens next
     try:
@@ -336,8 +341,13 @@ def inflate(source: ByteSource, offset: int) -> MmapSource:
             pos = offset
             while pos < source.size and not inflater.eof:
                 n = min(chunk, source.size - pos)
+                pending: bytes | memoryview = source.view(pos, n)
                 try:
-                    out.write(inflater.decompress(source.view(pos, n)))
+                    # max_length bounds the output of each call, however well the
+                    # input compresses (a deflate bomb inflates 1,000:1).
+                    while pending and not inflater.eof:
+                        out.write(inflater.decompress(pending, chunk))
+                        pending = inflater.unconsumed_tail
                 except zlib.error as exc:
                     raise InvalidDicomError(
                         f"{source.name}: the deflated dataset is corrupt near byte {pos}: {exc}"

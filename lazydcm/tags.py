@@ -95,7 +95,14 @@ _NAMES: dict[int, str] = {
     0xFFFEE0DD: "Sequence Delimitation Item",
 }
 
-_SPACED: dict[str, str] = {}
+# PS3.6 names that splitting the keyword at capitals does not give.
+_SPACED: dict[str, str] = {
+    "SamplesPerPixel": "Samples per Pixel",
+    "NumberOfFrames": "Number of Frames",
+    "WindowCenterWidthExplanation": "Window Center & Width Explanation",
+    "VOILUTFunction": "VOI LUT Function",
+    "VOILUTSequence": "VOI LUT Sequence",
+}
 
 
 def keyword_of(tag: int) -> str | None:
