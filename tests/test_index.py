@@ -151,6 +151,12 @@ def _codestreams(ts: str, count: int) -> tuple[list[bytes], synth.ImagePixel]:
     return streams, image
 
 
+def _originals(ts: str, count: int) -> np.ndarray:
+    """The decoded frames of the source file, cycled to `count` (the oracle checks them)."""
+    with lazydcm.FrameSequence(real_file(SOURCES[ts])) as frames:
+        return np.stack([frames[i % len(frames)] for i in range(count)])
+
+
 def _padded(stream: bytes) -> bytes:
     return stream + b"\x00" * (len(stream) % 2)
 
@@ -175,11 +181,13 @@ def test_empty_bot_with_several_fragments_a_frame_is_grouped_by_markers(
     # Act
     with _open(data) as frames:
         encoded = [bytes(frames.encoded_frame(i)) for i in range(len(frames))]
+        decoded = frames[:]
         kind, count = frames.offset_table, len(frames)
 
-    # Assert: every frame is its whole codestream again.
+    # Assert: every frame is its whole codestream again, and decodes as the original.
     assert (kind, count) == ("scan", 5)
     assert encoded == [_padded(s) for s in streams]
+    np.testing.assert_array_equal(decoded, _originals(ts, 5))
 
 
 @pytest.mark.parametrize("ts", [JPEG_BASELINE, JPEG_2000])
@@ -194,6 +202,7 @@ def test_filled_bot_with_several_fragments_a_frame_joins_them(ts: str) -> None:
     with _open(data) as frames:
         assert frames.offset_table == "bot"
         assert [bytes(frames.encoded_frame(i)) for i in range(4)] == [_padded(s) for s in streams]
+        np.testing.assert_array_equal(frames[:], _originals(ts, 4))
 
 
 @pytest.mark.parametrize("bot", ["empty", "full"])
@@ -215,6 +224,7 @@ def test_extended_offset_table_is_used_first(bot: str) -> None:
     with frames:
         assert frames.offset_table == "eot"
         assert [bytes(frames.encoded_frame(i)) for i in range(6)] == [_padded(s) for s in streams]
+        np.testing.assert_array_equal(frames[:], _originals(JPEG_2000, 6))
 
 
 def test_an_eot_that_points_off_item_tags_is_rejected_for_the_scan() -> None:
@@ -348,6 +358,7 @@ def test_a_bot_wrapped_past_4_gib_is_detected(tmp_path: Path) -> None:
         assert int(frames._index.offsets[-1]) > 1 << 32
         assert bytes(frames.encoded_frame(len(frames) - 1)) == _padded(streams[0])
         assert bytes(frames.encoded_frame(0)) == _padded(streams[0])
+        np.testing.assert_array_equal(frames[-1], _originals(JPEG_2000, 1)[0])
 
 
 def test_an_eot_reaches_past_4_gib(tmp_path: Path) -> None:
@@ -376,13 +387,14 @@ def test_opening_20000_empty_bot_frames_reads_only_item_headers() -> None:
     with lazydcm.FrameSequence(source, cache_bytes=0) as frames:
         at_open = source.handed_out
         source.handed_out = 0
-        last = bytes(frames.encoded_frame(19_999))
+        last = frames[19_999]
 
-    # Assert: the header, then 8 bytes an item (BOT, 20,000 fragments, delimiter).
+    # Assert: the header, then 8 bytes an item (BOT, 20,000 fragments, delimiter);
+    # then the last frame's bytes and nothing else.
     header_bytes = len(data) - len(value)
     assert at_open <= header_bytes + 8 * (count + 2)
     assert source.handed_out == len(_padded(streams[0]))
-    assert last == _padded(streams[0])
+    np.testing.assert_array_equal(last, _originals(JPEG_2000, 1)[0])
 
 
 class _CountingSource:
