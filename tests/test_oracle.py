@@ -29,6 +29,7 @@ import lazydcm
 DECODED_WHERE_PYDICOM_FAILS = {
     "image_dfl.dcm": "pixel_array(path) does not inflate Deflated Explicit VR Little Endian",
     "OT-PAL-8-face.dcm": "pixel_array(path) needs a Transfer Syntax UID the file lacks",
+    "SC_rgb_jpeg.dcm": "pixel_array(path) reads the Implicit VR pixel element as explicit",
 }
 
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -115,3 +116,20 @@ def test_file_without_transfer_syntax_is_sniffed(raw: bool) -> None:
     with lazydcm.FrameSequence(path, raw=raw) as frames:
         assert frames.info.transfer_syntax_uid == ImplicitVRLittleEndian
         assert_same_frame(frames[0], expected)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_dataset_encoded_in_implicit_vr_under_an_explicit_syntax(raw: bool) -> None:
+    # The File Meta says JPEG Baseline (Explicit VR) but the dataset is written in
+    # Implicit VR.  pydicom's file route then misreads the Pixel Data element's
+    # header; its dataset route (dcmread warns, then reads it as implicit) is right,
+    # and so is lazydcm, which falls back to implicit VR element by element.
+    path = real_file("SC_rgb_jpeg.dcm")
+    assert _pydicom_fails(path, 0, raw)
+    with pytest.warns(UserWarning, match="Expected explicit VR, but found implicit VR"):
+        ds = pydicom.dcmread(path)
+    expected = pydicom_pixel_array(ds, raw=raw, decoding_plugin="pylibjpeg")
+
+    with lazydcm.FrameSequence(path, raw=raw) as frames:
+        assert frames.header["Rows"] == 256
+        assert_same_frame(frames[0], expected, _tolerance(frames))
