@@ -25,8 +25,8 @@ from typing import Any, overload
 import numpy as np
 
 from lazydcm.cache import CacheInfo, FrameCache
-from lazydcm.decoders import FrameDecoder, FrameSpec, select
-from lazydcm.errors import FrameIndexError, TruncatedFileError
+from lazydcm.decoders import J2K_SYNTAXES, FrameDecoder, FrameSpec, select
+from lazydcm.errors import DecodeError, FrameIndexError, TruncatedFileError
 from lazydcm.header import Header, PixelInfo, read_header
 from lazydcm.index import IndexKind, build_index
 from lazydcm.pixels import finish_frame
@@ -284,12 +284,23 @@ class FrameSequence:
             # bit to bit, and swapped OW words are read from an even byte.
             start = int(self._index.offsets[i]) - int(self._index.offsets[0])
             first_bit = i * self._index.frame_bits - start * 8
-        decoded = self._decoder.decode(buffer.data, self._spec, first_bit)
-        frame, _ = finish_frame(decoded, self._spec, self._raw)
+        try:
+            decoded = self._decoder.decode(buffer.data, self._spec, first_bit)
+        except DecodeError as exc:
+            # Keep the codec's own error as the cause, as the decoder gave it.
+            raise DecodeError(f"{self._source.name}: frame {i}: {exc}") from (exc.__cause__ or exc)
+        frame, self._photometric = finish_frame(decoded, self._spec, self._raw)
         return frame
 
     def _output_photometric(self) -> str:
+        """The colour space frames come out in, predicted from the header.
+
+        The first decoded frame corrects it when the codestream overrides the
+        header (a JFIF segment or RGB component IDs in a JPEG).
+        """
         pi = self._info.photometric_interpretation
+        if pi in ("YBR_ICT", "YBR_RCT") and self._spec.transfer_syntax.uid in J2K_SYNTAXES:
+            return "RGB"  # the JPEG 2000 decoder applies the inverse component transform
         if self._raw:
             return "YBR_FULL" if pi == "YBR_FULL_422" and self._spec.transfer_syntax.native else pi
         return "RGB" if pi in ("YBR_FULL", "YBR_FULL_422") else pi

@@ -192,16 +192,19 @@ NATIVE_SYNTAXES = frozenset(
 
 #: Encapsulated Uncompressed Explicit VR Little Endian: one native frame a fragment.
 ENCAPSULATED_NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2.1.98"})
-#: JPEG (PS3.5 A.4.1) and JPEG-LS (A.4.3), decoded by libjpeg.
-JPEG_SYNTAXES = frozenset(
-    {
-        "1.2.840.10008.1.2.4.50",
-        "1.2.840.10008.1.2.4.51",
-        "1.2.840.10008.1.2.4.57",
-        "1.2.840.10008.1.2.4.70",
-        "1.2.840.10008.1.2.4.80",
-        "1.2.840.10008.1.2.4.81",
-    }
+#: JPEG-LS lossless and near-lossless (PS3.5 A.4.3).
+JPEG_LS_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+#: JPEG (PS3.5 A.4.1) and JPEG-LS, decoded by libjpeg.
+JPEG_SYNTAXES = (
+    frozenset(
+        {
+            "1.2.840.10008.1.2.4.50",
+            "1.2.840.10008.1.2.4.51",
+            "1.2.840.10008.1.2.4.57",
+            "1.2.840.10008.1.2.4.70",
+        }
+    )
+    | JPEG_LS_SYNTAXES
 )
 #: JPEG 2000 (PS3.5 A.4.4) and High-Throughput JPEG 2000 (A.4.11).
 J2K_SYNTAXES = frozenset(
