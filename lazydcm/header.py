@@ -230,8 +230,10 @@ class _Walker:
         self.buf = self.source.view(pos, n)
         self.base, self.wend = pos, pos + n
 
-    def bytes_at(self, pos: int, n: int, what: str) -> bytes:
-        self.fill(pos, n, what)
+    def bytes_at(self, pos: int, n: int, what: str | int) -> bytes:
+        """`n` bytes at `pos`; `what` (a description or a tag) names them in errors."""
+        if pos < self.base or pos + n > self.wend:
+            self.fill(pos, n, what if isinstance(what, str) else format_tag(what))
         rel = pos - self.base
         return bytes(self.buf[rel : rel + n])
 
@@ -380,7 +382,7 @@ class _Walker:
                 self.check_value(el_tag, pos, vpos, el_len)
                 if el_tag in SEQUENCE_ITEM_KEPT:
                     keyword, dict_vr = SEQUENCE_ITEM_KEPT[el_tag]
-                    raw = self.bytes_at(vpos, el_len, format_tag(el_tag))
+                    raw = self.bytes_at(vpos, el_len, el_tag)
                     values[keyword] = _Raw.of(el_tag, vr, dict_vr, raw, pos, little)
                 pos = vpos + el_len
             items.append(values)
@@ -520,7 +522,7 @@ def _read_meta(walker: _Walker, kept: dict[int, _Raw]) -> int:
         if tag == 0x00020000 and length == 4:
             group_end = vpos + 4 + int.from_bytes(walker.bytes_at(vpos, 4, "(0002,0000)"), "little")
         if tag in KEPT:
-            raw = walker.bytes_at(vpos, length, format_tag(tag))
+            raw = walker.bytes_at(vpos, length, tag)
             kept[tag] = _Raw.of(tag, vr, KEPT[tag][1], raw, pos, True)
         pos = vpos + length
     if group_end is not None and pos < group_end and pos + 8 > size:
@@ -591,7 +593,7 @@ def _walk_dataset(
             pos = walker.skip_sequence(tag, vpos, inner_implicit, inner_little)
         else:
             if tag in KEPT:
-                raw = walker.bytes_at(vpos, length, format_tag(tag))
+                raw = walker.bytes_at(vpos, length, tag)
                 kept[tag] = _Raw.of(tag, vr, KEPT[tag][1], raw, pos, inner_little)
             pos = vpos + length
     if pos < size:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import operator
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from functools import partial
 from types import TracebackType
@@ -26,9 +27,9 @@ import numpy as np
 
 from lazydcm.cache import CacheInfo, FrameCache
 from lazydcm.decoders import J2K_SYNTAXES, FrameDecoder, FrameSpec, select
-from lazydcm.errors import DecodeError, FrameIndexError, TruncatedFileError
+from lazydcm.errors import DecodeError, FrameIndexError, LazyDcmWarning, TruncatedFileError
 from lazydcm.header import Header, PixelInfo, read_header
-from lazydcm.index import IndexKind, build_index
+from lazydcm.index import FrameIndex, IndexKind, Pieces, build_index
 from lazydcm.pixels import finish_frame
 from lazydcm.source import ByteSource, open_source
 
@@ -88,6 +89,7 @@ class FrameSequence:
                 self._source, self._owned = parsed.source, True
             self._info = parsed.info
             self._header = parsed.header
+            self._parsed = parsed
             self._index = build_index(parsed)
             self._spec = FrameSpec.from_header(parsed)
             self._decoder: FrameDecoder = select(parsed.transfer_syntax, decoder)
@@ -99,8 +101,10 @@ class FrameSequence:
         self._cache: FrameCache[int] = FrameCache(cache_bytes)
         self._caching = cache_bytes > 0
         self._photometric = self._output_photometric()
-        # The walk touched header pages only; let them go.
-        self._source.advise(0, self._source.size, needed=False)
+        # Let go of the pages the walks touched: the header, and all item headers
+        # after a scan (the pages of a many-frame file, nearly all of it).
+        walked = self._source.size if self._index.kind == "scan" else parsed.pixel.value_offset
+        self._source.advise(0, walked, needed=False)
 
     # -- description -------------------------------------------------------------
 
@@ -210,12 +214,12 @@ class FrameSequence:
         native 1-bit data the bytes span every byte the frame touches.
         """
         i = self._normalise(i)
-        offset, length = self._span(i)
-        if self._index.fragments(i) is not None:
+        offsets, lengths = self._pieces(i)
+        if len(offsets) > 1:
             return self._read(i).data.toreadonly()
         self._enter_read()
         try:
-            return self._source.view(offset, length)
+            return self._source.view(offsets[0], lengths[0])
         finally:
             self._exit_read()
 
@@ -228,7 +232,8 @@ class FrameSequence:
             return index + n
         raise IndexError(f"frame index {index} is out of range for {n} frames")
 
-    def _span(self, i: int) -> tuple[int, int]:
+    def _pieces(self, i: int) -> Pieces:
+        """Where frame `i`'s stored bytes are; rescans if an offset table proves wrong."""
         index = self._index
         if i >= index.present:
             error = TruncatedFileError if index.missing == "truncated" else FrameIndexError
@@ -236,11 +241,28 @@ class FrameSequence:
                 f"{self._source.name}: frame {i} is not in the file: it holds {index.present} "
                 f"complete frames of the {index.count} its header declares"
             )
-        return int(index.offsets[i]), int(index.lengths[i])
+        if index.kind == "native":  # the hot path: one span
+            return [int(index.offsets[i])], [int(index.lengths[i])]
+        try:
+            return index.pieces(i)
+        except FrameIndexError as exc:
+            self._rescan(index, exc)
+            return self._pieces(i)
+
+    def _rescan(self, failed: FrameIndex, error: FrameIndexError) -> None:
+        """Replace an offset table that failed its check by a scan of the item headers."""
+        with self._lock:
+            if self._index is not failed:
+                return  # another thread did it
+            warnings.warn(
+                f"{error}; the item headers are scanned instead", LazyDcmWarning, stacklevel=5
+            )
+            self._index = build_index(self._parsed, trust_tables=False)
 
     def _advise(self, i: int) -> None:
-        offset, length = self._span(i)
-        self._source.advise(offset, length, needed=True)
+        if self._index.kind == "native" or self._index.resolve is None:
+            offsets, lengths = self._pieces(i)
+            self._source.advise(offsets[0], sum(lengths), needed=True)
 
     def _frame(self, i: int) -> np.ndarray:
         """Frame `i`, possibly the cached object itself (callers copy)."""
@@ -250,18 +272,17 @@ class FrameSequence:
 
     def _read(self, i: int) -> np.ndarray:
         """Frame `i`'s stored bytes, in a new buffer (fragments joined)."""
-        offset, length = self._span(i)
-        buffer = np.empty(length, dtype=np.uint8)
-        fragments = self._index.fragments(i)
+        offsets, lengths = self._pieces(i)
+        buffer = np.empty(sum(lengths), dtype=np.uint8)
         self._enter_read()
         try:
-            if fragments is None:
-                got = self._source.read_into(offset, buffer.data)
-                if got != length:
-                    self._missing_bytes(i, offset, length, got)
+            if len(offsets) == 1:
+                got = self._source.read_into(offsets[0], buffer.data)
+                if got != lengths[0]:
+                    self._missing_bytes(i, offsets[0], lengths[0], got)
             else:
                 start = 0
-                for file_offset, n in zip(*(a.tolist() for a in fragments), strict=True):
+                for file_offset, n in zip(offsets, lengths, strict=True):
                     got = self._source.read_into(file_offset, buffer.data[start : start + n])
                     if got != n:
                         self._missing_bytes(i, file_offset, n, got)

@@ -308,10 +308,12 @@ def open_source(src: Any) -> tuple[ByteSource, bool]:
     The second value says whether lazydcm opened the source itself (and so must
     close it); a caller's file object or ByteSource is never closed by lazydcm.
     """
-    if isinstance(src, ByteSource):
-        return src, False
     if isinstance(src, (str, os.PathLike)):
         return MmapSource(src), True
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return BufferSource(src), True
+    if isinstance(src, ByteSource):  # a structural check: slower, so after the common cases
+        return src, False
     if hasattr(src, "read") and hasattr(src, "seek"):
         return FileObjectSource(src), False
     try:

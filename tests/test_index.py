@@ -238,7 +238,7 @@ def test_an_eot_that_points_off_item_tags_is_rejected_for_the_scan() -> None:
         extended_offsets=(offsets, lengths),
     )
 
-    with pytest.warns(lazydcm.LazyDcmWarning, match="not an item tag"):
+    with pytest.warns(lazydcm.LazyDcmWarning, match="entry 2 .* does not point at an item"):
         frames = _open(data)
     with frames:
         assert frames.offset_table == "scan"
@@ -247,7 +247,11 @@ def test_an_eot_that_points_off_item_tags_is_rejected_for_the_scan() -> None:
 
 @pytest.mark.parametrize(
     ("values", "why"),
-    [([0, 400, 200], "does not increase"), ([0, 10, 20], "not an item tag"), ([8], "not 0")],
+    [
+        ([0, 400, 200], "does not increase"),
+        ([0, 10, 20], "is not where the items of frame 0 end"),
+        ([8], "not 0"),
+    ],
 )
 def test_a_bad_bot_is_rejected_for_the_scan(values: list[int], why: str) -> None:
     streams, image = _codestreams(JPEG_LS, 3)
@@ -419,3 +423,32 @@ class _CountingSource:
 
     def close(self) -> None:
         return None
+
+
+@pytest.mark.parametrize("table", ["bot", "eot"])
+def test_a_wrong_entry_in_the_middle_is_caught_when_its_frame_is_read(table: str) -> None:
+    # Arrange: offsets checked at open (first, last, increasing) are right; entry 2
+    # points into the payload of frame 1.
+    streams, image = _codestreams(JPEG_2000, 5)
+    offsets, lengths = synth.frame_table(streams)
+    offsets[2] -= 100
+    if table == "bot":
+        value = synth.encapsulate(streams, bot="full", bot_values=offsets)
+        data = synth.dicom_file(image, value, transfer_syntax_uid=JPEG_2000)
+    else:
+        value = synth.encapsulate(streams)
+        data = synth.dicom_file(
+            image, value, transfer_syntax_uid=JPEG_2000, extended_offsets=(offsets, lengths)
+        )
+
+    with _open(data) as frames:
+        assert frames.offset_table == table
+        first = bytes(frames.encoded_frame(0))
+        # Act: the first read that uses the wrong entry finds it out...
+        with pytest.warns(lazydcm.LazyDcmWarning, match="entry 2 .*scanned instead"):
+            second = frames[2] if table == "eot" else frames[1]
+        # Assert: ...and the sequence carries on with a scan, every frame right.
+        assert frames.offset_table == "scan"
+        np.testing.assert_array_equal(frames[:], _originals(JPEG_2000, 5))
+    assert first == _padded(streams[0])
+    np.testing.assert_array_equal(second, _originals(JPEG_2000, 5)[2 if table == "eot" else 1])
