@@ -7,6 +7,7 @@ into docs/benchmarks.md.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,4 +35,5 @@ def native_file(data_dir: Path) -> Path:
         for _ in range(NATIVE_FRAMES)
     )
     synth.write_native(path, frames, image)
+    os.sync()  # no writeback of the new file while it is measured
     return path

@@ -11,6 +11,7 @@ without building anything.  Contenders:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,7 @@ def enhanced_file(data_dir: Path) -> Path:
             extra=[(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.2.1"), per_frame],  # Enhanced CT
         )
     )
+    os.sync()  # no writeback of the new file while it is measured
     return path
 
 
