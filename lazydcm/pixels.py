@@ -28,6 +28,7 @@ __all__ = [
     "extend_sign",
     "finish_frame",
     "mask_unused_bits",
+    "stored_as_returned",
     "to_frame_shape",
     "unpack_bits",
     "ybr_full_to_rgb",
@@ -132,6 +133,22 @@ def ybr_full_to_rgb(arr: NDArray[np.generic], bits: int) -> NDArray[np.generic]:
     np.floor(rgb, out=rgb)
     np.clip(rgb, 0, top, out=rgb)
     return rgb.astype(out_dtype)
+
+
+def stored_as_returned(spec: FrameSpec, raw: bool) -> bool:
+    """True when native frames need no step of the pipeline: their stored bytes, in
+    native byte order, are the returned frame (the fast path of uncompressed data)."""
+    pi = spec.photometric_interpretation
+    return (
+        spec.transfer_syntax.native
+        and spec.stored_dtype.isnative
+        and not spec.words_swapped
+        and spec.bits_allocated > 1
+        and (spec.pixel_keyword != "PixelData" or spec.bits_stored == spec.bits_allocated)
+        and (spec.samples_per_pixel == 1 or spec.planar_configuration == 0)
+        and pi != "YBR_FULL_422"
+        and (raw or pi != "YBR_FULL")
+    )
 
 
 def finish_frame(decoded: Decoded, spec: FrameSpec, raw: bool) -> tuple[np.ndarray, str]:

@@ -30,7 +30,7 @@ from lazydcm.decoders import J2K_SYNTAXES, FrameDecoder, FrameSpec, select
 from lazydcm.errors import DecodeError, FrameIndexError, LazyDcmWarning, TruncatedFileError
 from lazydcm.header import Header, PixelInfo, read_header
 from lazydcm.index import FrameIndex, IndexKind, Pieces, build_index
-from lazydcm.pixels import finish_frame
+from lazydcm.pixels import finish_frame, stored_as_returned
 from lazydcm.source import ByteSource, open_source
 
 __all__ = ["DEFAULT_CACHE_BYTES", "FrameSequence", "iter_pixels", "pixel_array"]
@@ -101,6 +101,7 @@ class FrameSequence:
         self._cache: FrameCache[int] = FrameCache(cache_bytes)
         self._caching = cache_bytes > 0
         self._photometric = self._output_photometric()
+        self._direct = stored_as_returned(self._spec, raw)
         # Let go of the pages the walks touched: the header, and all item headers
         # after a scan (the pages of a many-frame file, nearly all of it).
         walked = self._source.size if self._index.kind == "scan" else parsed.pixel.value_offset
@@ -291,6 +292,22 @@ class FrameSequence:
             self._exit_read()
         return buffer
 
+    def _read_direct(self, i: int) -> np.ndarray:
+        """A native frame read straight into the returned array (nothing to convert)."""
+        index = self._index
+        if i >= index.present:
+            self._pieces(i)  # raises the missing-frame error
+        offset = int(index.offsets[i])
+        frame = np.empty(self._spec.shape, dtype=self._spec.dtype)
+        self._enter_read()
+        try:
+            got = self._source.read_into(offset, frame.data)
+        finally:
+            self._exit_read()
+        if got != frame.nbytes:
+            self._missing_bytes(i, offset, frame.nbytes, got)
+        return frame
+
     def _missing_bytes(self, i: int, offset: int, n: int, got: int) -> None:
         raise TruncatedFileError(
             f"{self._source.name}: frame {i} needs bytes {offset}..{offset + n}, but the file "
@@ -298,6 +315,8 @@ class FrameSequence:
         )
 
     def _decode(self, i: int) -> np.ndarray:
+        if self._direct:
+            return self._read_direct(i)
         buffer = self._read(i)
         first_bit = 0
         if self._index.frame_bits:

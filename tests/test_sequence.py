@@ -242,3 +242,19 @@ def test_a_real_multiframe_file_streams_like_pydicom() -> None:
     with lazydcm.FrameSequence(path) as frames:
         for i, frame in enumerate(frames):
             np.testing.assert_array_equal(frame, pydicom_pixel_array(path, index=i))
+
+
+def test_truncated_file_direct_path(tmp_path: Path) -> None:
+    # 16 of 16 bits stored: frames are read straight into the returned array.
+    frames = RNG.integers(0, 1 << 16, (5, 4, 3), dtype=np.uint16)
+    image = synth.ImagePixel(4, 3, number_of_frames=5)
+    data = synth.dicom_file(image, synth.native_pixels(frames, image))
+    cut = tmp_path / "cut16.dcm"
+    cut.write_bytes(data[:-30])
+
+    with pytest.warns(lazydcm.LazyDcmWarning, match="3 of 5 frames are complete"):
+        seq = lazydcm.FrameSequence(cut, cache_bytes=0)
+    with seq:
+        np.testing.assert_array_equal(seq[:3], frames[:3])
+        with pytest.raises(lazydcm.TruncatedFileError, match="frame 3"):
+            seq[3]
