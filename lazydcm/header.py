@@ -270,20 +270,28 @@ class _Walker:
 
         One loop over element and item headers with an explicit stack of the open
         sequences and items (no recursion, no objects built): this is the hot path
-        of files with thousands of per-frame functional group items.
+        of files with thousands of per-frame functional group items, so it reads
+        each header with one struct call where it can.
         """
         size = self.size
         # The open containers around the current one: (implicit, little, is an item).
         outer: list[tuple[bool, bool, bool]] = []
         in_item = False
         tag_len, short_hdr, long_len = _STRUCTS["<" if little else ">"]
+        buf, base, wend = self.buf, self.base, self.wend
         while True:
-            if pos < self.base or pos + 12 > self.wend:
+            if pos < base or pos + 12 > wend:
                 self.fill(pos, min(12, max(8, size - pos)), f"the items of {format_tag(tag)}")
-            rel = pos - self.base
-            group, elem, length = tag_len.unpack_from(self.buf, rel)
+                buf, base, wend = self.buf, self.base, self.wend
+            rel = pos - base
+            if implicit:
+                group, elem, length = tag_len.unpack_from(buf, rel)
+                vr = None
+            else:
+                group, elem, vr, length = short_hdr.unpack_from(buf, rel)
             if group == 0xFFFE:
                 if elem == 0xE000 and not in_item:
+                    length = tag_len.unpack_from(buf, rel)[2]
                     if length != UNDEFINED:
                         if pos + 8 + length > size:
                             self.check_value(ITEM, pos, pos + 8, length)
@@ -305,18 +313,16 @@ class _Walker:
             if not in_item:
                 self._unexpected(tag, group << 16 | elem, pos, in_item)
             vpos = pos + 8
-            as_un = False
-            if not implicit:
-                _, _, vr, short_length = short_hdr.unpack_from(self.buf, rel)
+            if vr is not None and vr not in _SHORT_VRS:
                 if vr in _LONG_VRS:
-                    if pos + 12 > self.wend:
+                    if pos + 12 > wend:
                         self.fill(pos, 12, f"{format_tag(group << 16 | elem)}")
-                        rel = pos - self.base
-                    length = long_len.unpack_from(self.buf, rel + 8)[0]
+                        buf, base, wend = self.buf, self.base, self.wend
+                        rel = pos - base
+                    length = long_len.unpack_from(buf, rel + 8)[0]
                     vpos = pos + 12
-                    as_un = vr == b"UN"
-                elif vr in _SHORT_VRS:
-                    length = short_length
+                else:  # not a VR: a non-conformant switch to implicit VR here
+                    length = tag_len.unpack_from(buf, rel)[2]
             if length != UNDEFINED:
                 if vpos + length > size:
                     self.check_value(group << 16 | elem, pos, vpos, length)
@@ -326,6 +332,7 @@ class _Walker:
                 self._too_deep(pos)
             outer.append((implicit, little, in_item))
             # PS3.5 6.2.2: a UN sequence of undefined length is Implicit VR LE inside.
+            as_un = vr == b"UN"
             implicit, little, in_item = implicit or as_un, little or as_un, False
             tag_len, short_hdr, long_len = _STRUCTS["<" if little else ">"]
             pos = vpos
