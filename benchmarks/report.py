@@ -39,6 +39,27 @@ TARGETS = [
 ]
 
 
+NOTES = """## Notes
+
+- **The two floors of native random access.**  The `numpy.memmap` copy keeps every
+  page it has touched mapped: after the run its process holds the whole 500 MiB
+  file resident.  lazydcm must not (its memory is bounded whatever the file size),
+  so it reads a frame with `pread`, and the kernel's copy out of the page cache is
+  slower than a user-space `memcpy` from pages already mapped: measured in C on
+  this machine, 70 µs against 45-56 µs for 512 KiB (1.25-1.55x).  Mapping the
+  frame and releasing its pages after the copy (`madvise(MADV_DONTNEED)`, with or
+  without `MADV_POPULATE_READ` first) measured 82-100 µs, slower than `pread`.
+  `pread_floor` is therefore the physical floor of a bounded-memory reader, and
+  lazydcm's overhead over it is about 4 µs a frame.  Against the memmap floor
+  the ratio moved between 1.28x and 1.52x over five runs on 2026-11-24 (median
+  1.37x): the 1.33x target of issue 2 is not met reliably; against the `pread`
+  floor it was 1.02x-1.07x.
+- **Noise.**  This is a 2-core virtual machine on a shared host: absolute times vary
+  by up to 1.5x between runs (and within a run for the slow contenders); the
+  ratios compare contenders measured in the same run.
+"""
+
+
 def run(json_path: Path) -> None:
     subprocess.run(
         [
@@ -88,6 +109,7 @@ def write(results: dict[str, object]) -> str:
             lines.append(f"| {name} | {_fmt(seconds)} | {ratio} |")
         lines.append("")
     lines += ["## Targets", "", "| group | target | measured | met |", "|---|---|---|---|"]
+    notes = NOTES
     for prefix, contender, kind, factor in TARGETS:
         match = next((g for g in groups if g.startswith(prefix)), None)
         if match is None or contender not in groups[match] or "lazydcm" not in groups[match]:
@@ -100,7 +122,7 @@ def write(results: dict[str, object]) -> str:
             target, met = f"within {factor}x of {contender}", 1 / ratio <= factor
             measured = f"{1 / ratio:.2f}x its time"
         lines.append(f"| {match} | {target} | {measured} | {'yes' if met else 'NO'} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", notes]) + "\n"
 
 
 def main() -> int:
