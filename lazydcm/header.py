@@ -18,13 +18,18 @@ The result is a :class:`ParsedHeader`: a frozen :class:`PixelInfo`, a read-only
 :class:`Header` mapping (keyword -> value), where the pixel element's value starts
 and how long it is, and the byte source that offset refers to.  Every length read
 from the file is checked against the file's size before it is used.
+
+A caller may correct a non-conformant Image Pixel module with ``overrides``
+(keyword -> value, :data:`lazydcm.tags.OVERRIDABLE`): the values replace the
+file's before :class:`PixelInfo` is built, and are validated exactly as the
+file's values are.
 """
 
 from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -39,7 +44,14 @@ from lazydcm.errors import (
     TruncatedFileError,
 )
 from lazydcm.source import ByteSource, inflate, whole_view
-from lazydcm.tags import AMBIGUOUS_US_SS, KEPT, PIXEL_KEYWORDS, SEQUENCE_ITEM_KEPT, format_tag
+from lazydcm.tags import (
+    AMBIGUOUS_US_SS,
+    KEPT,
+    OVERRIDABLE,
+    PIXEL_KEYWORDS,
+    SEQUENCE_ITEM_KEPT,
+    format_tag,
+)
 
 __all__ = ["Header", "ParsedHeader", "PixelElement", "PixelInfo", "read_header"]
 
@@ -49,6 +61,8 @@ ITEM_DELIMITER = 0xFFFEE00D
 SEQUENCE_DELIMITER = 0xFFFEE0DD
 #: Sequences and items (counted together) nest at most this deep in a valid file.
 MAX_DEPTH = 128
+#: The largest Integer String (PS3.5 6.2): Number of Frames cannot be more.
+MAX_IS = 2**31 - 1
 
 # PS3.5 7.1.2: these VRs have 2 reserved bytes and a 32-bit length.
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
@@ -62,6 +76,9 @@ _BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "UN"})
 _MULTI_VALUED_TEXT = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"}
 )
+
+# Encapsulated syntaxes whose frames are native samples (PS3.5 A.4.11, 8.2.16).
+_NATIVE_FRAMES = frozenset({uids.ENCAPSULATED_UNCOMPRESSED, uids.DEFLATED_IMAGE_FRAME})
 
 _PHOTOMETRIC = frozenset(
     {
@@ -375,6 +392,8 @@ class _Walker:
             item_end = None if item_length == UNDEFINED else pos + 8 + item_length
             if item_end is not None:
                 self.check_value(ITEM, pos, pos + 8, item_length)
+                self._inside(ITEM, pos, item_end, tag, end)
+            item_at = pos
             pos += 8
             values: dict[str, Any] = {}
             while item_end is None or pos < item_end:
@@ -385,15 +404,31 @@ class _Walker:
                 if el_len == UNDEFINED:
                     as_un = vr == b"UN"
                     pos = self.skip_sequence(el_tag, vpos, implicit or as_un, little or as_un)
+                    self._inside(el_tag, vpos, pos, ITEM, item_end)
                     continue
                 self.check_value(el_tag, pos, vpos, el_len)
+                self._inside(el_tag, pos, vpos + el_len, ITEM, item_end)
                 if el_tag in SEQUENCE_ITEM_KEPT:
                     keyword, dict_vr = SEQUENCE_ITEM_KEPT[el_tag]
                     raw = self.bytes_at(vpos, el_len, el_tag)
                     values[keyword] = _Raw.of(el_tag, vr, dict_vr, raw, pos, little)
                 pos = vpos + el_len
+            self._inside(ITEM, item_at, pos, tag, end)
             items.append(values)
         return items, pos
+
+    def _inside(self, tag: int, at: int, stop: int, parent: int, parent_end: int | None) -> None:
+        """Raise InvalidDicomError if what starts at `at` ends past its parent's end.
+
+        A sequence or item of defined length contains its items and elements
+        (PS3.5 7.5.1): one that claims to reach past its parent is malformed, and
+        reading on would walk bytes that belong to something else.
+        """
+        if parent_end is not None and stop > parent_end:
+            raise InvalidDicomError(
+                f"{self.name}: {format_tag(tag)} at byte {at} ends at byte {stop}, past the end "
+                f"of the {format_tag(parent)} that contains it (byte {parent_end})"
+            )
 
 
 def _decode(raw: _Raw, signed: bool) -> Any:
@@ -452,13 +487,28 @@ def _numbers(parts: list[str], vr: str) -> Any:
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def read_header(source: ByteSource) -> ParsedHeader:
+def read_header(source: ByteSource, *, overrides: Mapping[str, Any] | None = None) -> ParsedHeader:
     """Walk `source` to its pixel element and return what the frame pipeline needs.
+
+    Parameters
+    ----------
+    source : ByteSource
+        The file.
+    overrides : mapping, optional
+        Keyword -> value of Image Pixel module elements (and (0028,0008) Number of
+        Frames) that replace the file's values, or add missing ones, before
+        :class:`PixelInfo` is built (:data:`lazydcm.tags.OVERRIDABLE`).  Values are
+        given as the header walk decodes them (``int`` for US and IS, ``str`` for
+        CS) and validated exactly like values read from the file.  The returned
+        :class:`Header` holds them, with no byte offset.
 
     Raises
     ------
+    ValueError
+        An override names a keyword that cannot be overridden (the message names it).
     InvalidDicomError
-        The bytes are not DICOM, or are malformed (the message says where).
+        The bytes are not DICOM, or are malformed (the message says where), or an
+        override's value is invalid.
     TruncatedFileError
         The file ends inside the header.
     PixelDataNotFoundError
@@ -466,6 +516,7 @@ def read_header(source: ByteSource) -> ParsedHeader:
     lazydcm.errors.UnsupportedTransferSyntaxError
         The File Meta names a transfer syntax lazydcm does not know.
     """
+    replaced = _check_overrides(overrides)
     walker = _Walker(source)
     kept: dict[int, _Raw] = {}
     pos = _read_meta(walker, kept)
@@ -473,13 +524,29 @@ def read_header(source: ByteSource) -> ParsedHeader:
     ts_uid = _decode(ts_raw, False) if ts_raw is not None else ""
     transfer_syntax = uids.lookup(str(ts_uid)) if ts_uid else _sniff(walker, pos)
     if not transfer_syntax.deflated:
-        return _finish(source, walker, pos, transfer_syntax, kept)
+        return _finish(source, walker, pos, transfer_syntax, kept, replaced)
     inflated = inflate(source, pos)
     try:
-        return _finish(inflated, _Walker(inflated), 0, transfer_syntax, kept)
+        return _finish(inflated, _Walker(inflated), 0, transfer_syntax, kept, replaced)
     except BaseException:
         inflated.close()
         raise
+
+
+def _check_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The overrides as a dict; ValueError for a keyword that cannot be overridden."""
+    if not overrides:
+        return {}
+    replaced: dict[str, Any] = {}
+    for keyword, value in overrides.items():
+        if keyword not in OVERRIDABLE:
+            raise ValueError(
+                f"{keyword!r} cannot be overridden: overrides take the keywords of the Image "
+                f"Pixel module and NumberOfFrames ({', '.join(sorted(OVERRIDABLE))})"
+            )
+        # NumPy integers read as the Python ints the header walk decodes.
+        replaced[keyword] = int(value) if isinstance(value, np.integer) else value
+    return replaced
 
 
 def _finish(
@@ -488,10 +555,14 @@ def _finish(
     pos: int,
     transfer_syntax: uids.TransferSyntax,
     kept: dict[int, _Raw],
+    replaced: dict[str, Any],
 ) -> ParsedHeader:
     """Walk the dataset from `pos` and build the result."""
     pixel = _walk_dataset(walker, pos, transfer_syntax, kept)
-    values, offsets = _decode_all(kept)
+    values, offsets = _decode_all(kept, replaced.get("PixelRepresentation"))
+    for keyword, value in replaced.items():
+        values[keyword] = value
+        offsets.pop(keyword, None)
     values.setdefault("TransferSyntaxUID", transfer_syntax.uid)
     header = Header(values, offsets)
     if pixel is None:
@@ -499,7 +570,7 @@ def _finish(
             f"{source.name}: the dataset has no (7FE0,0010) 'Pixel Data', (7FE0,0008) "
             "'Float Pixel Data' or (7FE0,0009) 'Double Float Pixel Data' element"
         )
-    info = _pixel_info(header, pixel, transfer_syntax, source.name)
+    info = _pixel_info(header, pixel, transfer_syntax, source.name, replaced.keys())
     return ParsedHeader(info, header, pixel, transfer_syntax, source)
 
 
@@ -610,9 +681,16 @@ def _walk_dataset(
     return None
 
 
-def _decode_all(kept: dict[int, _Raw]) -> tuple[dict[str, Any], dict[str, int]]:
+def _decode_all(
+    kept: dict[int, _Raw], representation: Any = None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Decode every kept element; US-or-SS values follow Pixel Representation
+    (`representation` when it is overridden)."""
     signed_raw = kept.get(0x00280103)
-    signed = signed_raw is not None and _decode(signed_raw, False) == 1
+    if representation is not None:
+        signed = representation == 1
+    else:
+        signed = signed_raw is not None and _decode(signed_raw, False) == 1
     values: dict[str, Any] = {}
     offsets: dict[str, int] = {}
     for tag in sorted(kept):
@@ -623,16 +701,23 @@ def _decode_all(kept: dict[int, _Raw]) -> tuple[dict[str, Any], dict[str, int]]:
 
 
 def _pixel_info(
-    header: Header, pixel: PixelElement, ts: uids.TransferSyntax, name: str
+    header: Header,
+    pixel: PixelElement,
+    ts: uids.TransferSyntax,
+    name: str,
+    overridden: Set[str] = frozenset(),
 ) -> PixelInfo:
     """Build and validate the PixelInfo (PS3.3 C.7.6.3, PS3.5 8.1.1)."""
 
     def where(keyword: str) -> str:
+        if keyword in overridden:
+            return " (given in overrides)"
         offset = header.offset(keyword)
         return f" at byte {offset}" if offset is not None else ""
 
     def required(keyword: str, tag: int) -> Any:
-        if keyword not in header or header[keyword] in (None, "", ()):
+        value = header.get(keyword)
+        if value is None or (isinstance(value, (str, tuple)) and not value):
             raise InvalidDicomError(f"{name}: the required element {format_tag(tag)} is missing")
         return header[keyword]
 
@@ -640,7 +725,7 @@ def _pixel_info(
         value = required(keyword, tag) if value is None else value
         if isinstance(value, tuple):
             value = value[0]
-        if not isinstance(value, int) or not low <= value <= high:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise InvalidDicomError(
                 f"{name}: {format_tag(tag)} value {value!r}{where(keyword)} is invalid; "
                 f"expected an integer from {low} to {high}"
@@ -681,12 +766,12 @@ def _pixel_info(
     photometric = required("PhotometricInterpretation", 0x00280004)
     if isinstance(photometric, tuple):
         photometric = photometric[0]
-    photometric = str(photometric).strip()
-    if photometric not in _PHOTOMETRIC:
+    if not isinstance(photometric, str) or photometric.strip() not in _PHOTOMETRIC:
         raise InvalidDicomError(
             f"{name}: (0028,0004) 'Photometric Interpretation' value {photometric!r}"
             f"{where('PhotometricInterpretation')} is not a defined term (PS3.3 C.7.6.3.1.2)"
         )
+    photometric = photometric.strip()
     planar = 0
     if samples > 1:
         if header.get("PlanarConfiguration") is None:
@@ -698,6 +783,13 @@ def _pixel_info(
             )
         else:
             planar = integer("PlanarConfiguration", 0x00280006, 0, 1)
+    native_layout = ts.native or ts.uid in _NATIVE_FRAMES
+    if photometric == "YBR_FULL_422" and native_layout and samples != 3:
+        raise InvalidDicomError(
+            f"{name}: (0028,0002) 'Samples per Pixel' value {samples}"
+            f"{where('SamplesPerPixel')} does not match (0028,0004) 'Photometric "
+            "Interpretation' 'YBR_FULL_422', which has 3 samples a pixel (PS3.3 C.7.6.3.1.2)"
+        )
     if photometric == "YBR_FULL_422" and ts.native and columns % 2:
         raise InvalidDicomError(
             f"{name}: (0028,0011) 'Columns' value {columns}{where('Columns')} is odd, but "
@@ -742,9 +834,9 @@ def _number_of_frames(header: Header, name: str, where: str) -> int:
             stacklevel=4,
         )
         return 1
-    if not isinstance(value, int) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_IS:
         raise InvalidDicomError(
             f"{name}: (0028,0008) 'Number of Frames' value {value!r}{where} is invalid; "
-            "expected a positive integer string"
+            f"expected a positive integer string of at most {MAX_IS} (PS3.5 6.2)"
         )
     return value

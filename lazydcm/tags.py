@@ -8,7 +8,7 @@ what an Implicit VR dataset (or an explicit ``UN``) is decoded with.
 
 from __future__ import annotations
 
-__all__ = ["KEPT", "SEQUENCE_ITEM_KEPT", "format_tag", "keyword_of"]
+__all__ = ["KEPT", "OVERRIDABLE", "SEQUENCE_ITEM_KEPT", "format_tag", "keyword_of"]
 
 # VR "US or SS" (PS3.6): decoded as US, then as SS when Pixel Representation is 1.
 AMBIGUOUS_US_SS = "xs"
@@ -68,6 +68,20 @@ KEPT: dict[int, tuple[str, str]] = {
     0x7FE00001: ("ExtendedOffsetTable", "OV"),
     0x7FE00002: ("ExtendedOffsetTableLengths", "OV"),
 }
+
+#: The keywords ``read_header(overrides=...)`` may replace: the kept elements of the
+#: Image Pixel module (PS3.3 C.7.6.3) and (0028,0008) Number of Frames (C.7.6.6).
+OVERRIDABLE: frozenset[str] = frozenset(
+    {
+        "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
+        "NumberOfFrames", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
+        "PixelRepresentation", "SmallestImagePixelValue", "LargestImagePixelValue",
+        "PixelPaddingRangeLimit", "RedPaletteColorLookupTableDescriptor",
+        "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
+        "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
+        "BluePaletteColorLookupTableData",
+    }
+)  # fmt: skip
 
 #: tag -> (keyword, VR) of the elements kept inside the items of a kept sequence.
 SEQUENCE_ITEM_KEPT: dict[int, tuple[str, str]] = {

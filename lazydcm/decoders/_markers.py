@@ -5,8 +5,9 @@ Contract: pure functions of an encoded frame's bytes and the file's
 
 * :func:`jpeg_info` parses a JPEG (ISO/IEC 10918-1) or JPEG-LS (ISO/IEC 14495-1)
   header up to its SOF (and, for JPEG-LS, its first SOS) segment;
-  :func:`j2k_info` reads the first component's precision and signedness from a
-  JPEG 2000 SIZ segment (ISO/IEC 15444-1 A.5.1).  Both reproduce pydicom's
+  :func:`j2k_info` reads the image size, the component count and the first
+  component's precision and signedness from a JPEG 2000 SIZ segment (ISO/IEC
+  15444-1 A.5.1).  Both reproduce pydicom's
   ``_get_jpg_parameters`` and ``get_j2k_parameters``, failure modes included:
   they return None wherever pydicom's parser gives up (pydicom then falls back
   on the header's values, and so do the backends), and never loop forever.
@@ -16,9 +17,13 @@ Contract: pure functions of an encoded frame's bytes and the file's
   itemsize from the codestream precision, the signedness of Pixel
   Representation (the pipeline then casts it to the frame's dtype, so a signed
   8-bit container sign-extends into int16, as in pydicom).
-* :func:`call_codec` runs a codec and turns anything it raises -- Rust panics
-  (``BaseException`` subclasses) included -- into :class:`DecodeError`;
-  :func:`check_size` rejects output of the wrong size before it is reshaped.
+* :func:`check_codestream` compares what a codestream header says it will
+  produce -- rows, columns, components, precision -- with the file's header
+  *before* the codec runs, so a hostile codestream never makes a codec allocate
+  what the header does not describe; :func:`call_codec` runs a codec and turns
+  anything it raises -- Rust panics (``BaseException`` subclasses) included --
+  into :class:`DecodeError`; :func:`check_size` rejects output of the wrong size
+  before it is reshaped.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ __all__ = [
     "J2kInfo",
     "JpegInfo",
     "call_codec",
+    "check_codestream",
+    "check_j2k",
+    "check_jpeg",
     "check_size",
     "container",
     "j2k_info",
@@ -138,12 +146,16 @@ def _marker(buf: memoryview, offset: int) -> int:
 
 @dataclass(frozen=True)
 class J2kInfo:
-    """The first component's sample format, from a JPEG 2000 SIZ segment."""
+    """The first component's sample format, and the image size, from a JPEG 2000 SIZ segment."""
 
     precision: int
     signed: bool
     #: The codestream is wrapped in a JP2 file (not conformant, PS3.5 A.4.4).
     jp2: bool = False
+    #: Ysiz - YOsiz, Xsiz - XOsiz and Csiz (15444-1 A.5.1); None if the segment is cut short.
+    rows: int | None = None
+    columns: int | None = None
+    components: int | None = None
 
 
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
@@ -174,7 +186,17 @@ def j2k_info(encoded: memoryview | bytes) -> J2kInfo | None:
     if offset + 42 >= len(buf):
         return None
     ssiz = buf[offset + 42]
-    return J2kInfo(precision=(ssiz & 0x7F) + 1, signed=bool(ssiz & 0x80), jp2=jp2)
+    # Xsiz, Ysiz, XOsiz, YOsiz (4 bytes each from byte 8 of SOC), then Csiz at 40.
+    xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">4I", buf, offset + 8)
+    components = _short(buf, offset + 40)
+    return J2kInfo(
+        precision=(ssiz & 0x7F) + 1,
+        signed=bool(ssiz & 0x80),
+        jp2=jp2,
+        rows=ysiz - yosiz,
+        columns=xsiz - xosiz,
+        components=components,
+    )
 
 
 def jpeg_photometric(spec: FrameSpec, info: JpegInfo | None) -> str:
@@ -243,6 +265,71 @@ def call_codec(what: str, spec: FrameSpec, codec: Callable[[], _T]) -> _T:
         raise DecodeError(
             f"Unable to decode a {spec.transfer_syntax} frame: {what} failed: {detail}"
         ) from exc
+
+
+def check_codestream(
+    spec: FrameSpec,
+    what: str,
+    rows: int | None,
+    columns: int | None,
+    components: int | None,
+    precision: int | None,
+) -> None:
+    """Raise DecodeError when a codestream's header does not describe the header's frame.
+
+    Called before the codec runs, with what the codestream says (the JPEG or
+    JPEG-LS SOF segment, ISO/IEC 10918-1 B.2.2 and 14495-1 C.2.2; the JPEG 2000
+    SIZ segment, 15444-1 A.5.1): its rows and columns must be Rows and Columns,
+    its component count Samples per Pixel, and its precision must fit Bits
+    Allocated.  A value the codestream does not give is None and not checked.  A
+    height of 0 -- lines counted later, by a DNL segment (10918-1 B.2.5) -- is
+    refused: a codec then grows the frame as long as the data lets it (libjpeg
+    did, without bound, on a corrupt JPEG-LS stream the fuzzer made).
+
+    `what` names the codestream segment in the message, e.g. "the JPEG SOF segment".
+    """
+    problems = []
+    if rows == 0:
+        problems.append(
+            f"0 rows (a height given later, in a DNL segment, which lazydcm does not "
+            f"decode), but (0028,0010) 'Rows' is {spec.rows}"
+        )
+    elif rows is not None and rows != spec.rows:
+        problems.append(f"{rows} rows, but (0028,0010) 'Rows' is {spec.rows}")
+    if columns is not None and columns != spec.columns:
+        problems.append(f"{columns} columns, but (0028,0011) 'Columns' is {spec.columns}")
+    if components is not None and components != spec.samples_per_pixel:
+        problems.append(
+            f"{components} components, but (0028,0002) 'Samples per Pixel' is "
+            f"{spec.samples_per_pixel}"
+        )
+    if precision is not None and not 0 < precision <= spec.bits_allocated:
+        problems.append(
+            f"a precision of {precision} bits, but (0028,0100) 'Bits Allocated' is "
+            f"{spec.bits_allocated}"
+        )
+    if problems:
+        raise DecodeError(
+            f"Unable to decode a {spec.transfer_syntax} frame: {what} says "
+            f"{'; and '.join(problems)}; the header does not describe this codestream "
+            "(the file's Image Pixel module may be wrong: see overrides=)"
+        )
+
+
+def check_jpeg(spec: FrameSpec, info: JpegInfo | None) -> None:
+    """:func:`check_codestream` with a JPEG or JPEG-LS SOF segment (if it was parsed)."""
+    if info is not None:
+        segment = "the JPEG-LS SOF55 segment" if info.marker == _SOF_LS else "the JPEG SOF segment"
+        check_codestream(spec, segment, info.rows, info.columns, info.components, info.precision)
+
+
+def check_j2k(spec: FrameSpec, info: J2kInfo | None) -> None:
+    """:func:`check_codestream` with a JPEG 2000 SIZ segment (if it was parsed)."""
+    if info is not None:
+        check_codestream(
+            spec, "the JPEG 2000 SIZ segment", info.rows, info.columns, info.components,
+            info.precision,
+        )  # fmt: skip
 
 
 def check_size(got: int, expected: int, what: str, spec: FrameSpec) -> None:

@@ -38,7 +38,10 @@ from lazydcm.decoders import (
 )
 from lazydcm.decoders._markers import (
     call_codec,
+    check_j2k,
+    check_jpeg,
     check_size,
+    j2k_info,
     jpeg_info,
     jpeg_photometric,
 )
@@ -69,6 +72,7 @@ class ImagecodecsDecoder:
         if uid in RLE_SYNTAXES:
             return self._rle(encoded, spec)
         if uid in J2K_SYNTAXES:
+            check_j2k(spec, j2k_info(encoded))
             out = call_codec(
                 "imagecodecs.jpeg2k_decode", spec, lambda: codecs.jpeg2k_decode(encoded)
             )
@@ -76,6 +80,7 @@ class ImagecodecsDecoder:
         if uid in JPEG_XL_SYNTAXES:
             return self._jpeg_xl(encoded, spec)
         info = jpeg_info(encoded)
+        check_jpeg(spec, info)
         pi = jpeg_photometric(spec, info)
         if uid in JPEG_LS_SYNTAXES:
             what = "imagecodecs.jpegls_decode"

@@ -32,6 +32,7 @@ from lazydcm.decoders import JPEG_LS_SYNTAXES, Decoded, FrameSpec
 from lazydcm.decoders._markers import (
     JpegInfo,
     call_codec,
+    check_jpeg,
     check_size,
     container,
     jpeg_info,
@@ -56,6 +57,7 @@ class LibjpegDecoder:
         # libjpeg's Cython entry point takes bytes (or bytearray) only.
         src = bytes(encoded)
         info = jpeg_info(src)
+        check_jpeg(spec, info)
         pi = jpeg_photometric(spec, info)
         out = call_codec("libjpeg", spec, lambda: self._decode(src, version=2))
         return jpeg_decoded(np.frombuffer(out, dtype=np.uint8), info, pi, spec, "libjpeg")

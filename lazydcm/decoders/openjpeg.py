@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lazydcm.decoders import Decoded, FrameSpec
-from lazydcm.decoders._markers import call_codec, check_size, container, j2k_info
+from lazydcm.decoders._markers import call_codec, check_j2k, check_size, container, j2k_info
 
 __all__ = ["OpenjpegDecoder", "decoder", "j2k_decoded"]
 
@@ -47,6 +47,7 @@ class OpenjpegDecoder:
 
     def decode(self, encoded: memoryview, spec: FrameSpec, first_bit: int = 0) -> Decoded:
         """Decode one JPEG 2000 frame."""
+        check_j2k(spec, j2k_info(encoded))
         out = call_codec("openjpeg", spec, lambda: self._decode(encoded, version=2))
         return j2k_decoded(np.frombuffer(out, dtype=np.uint8), encoded, spec, "openjpeg")
 

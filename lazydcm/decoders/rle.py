@@ -34,7 +34,9 @@ def check_header(encoded: memoryview | bytes, spec: FrameSpec) -> tuple[int, ...
     The header is 16 little-endian 32-bit values: the number of segments (1 to
     15), then each segment's offset from the start of the header.  There must be
     one segment per byte of each sample, the first must start right after the
-    header (byte 64), and the offsets must increase within the frame.
+    header (byte 64), the offsets must increase within the frame, and each
+    segment must be long enough to decode to one byte a pixel (a run of 2 bytes
+    gives at most 128), so no codec allocates a frame its bytes cannot fill.
 
     Raises
     ------
@@ -70,6 +72,19 @@ def check_header(encoded: memoryview | bytes, spec: FrameSpec) -> tuple[int, ...
         raise DecodeError(
             f"{where}: RLE segment {count} starts at byte {used[-1]}, beyond the end of the frame"
         )
+    # PS3.5 G.3.1: a replicate run of 2 bytes decodes to at most 128, so a segment
+    # shorter than this cannot hold the frame: checked before the codec allocates
+    # a frame the header may make any size.
+    pixels = spec.rows * spec.columns
+    needed = pixels if spec.bits_allocated != 1 else -(-pixels // 8)
+    least = 2 * -(-needed // 128)
+    for k, (start, stop) in enumerate(zip(used, (*used[1:], size), strict=True), start=1):
+        if stop - start < least:
+            raise DecodeError(
+                f"{where}: RLE segment {k} has {stop - start} bytes, but (0028,0010) 'Rows' "
+                f"{spec.rows} x (0028,0011) 'Columns' {spec.columns} needs {needed} bytes "
+                f"from it, which takes at least {least} (PS3.5 G.3.1)"
+            )
     return used
 
 

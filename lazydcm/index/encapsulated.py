@@ -24,6 +24,11 @@ sequence to rescan.  Checking entries as they are used keeps opening a
 
 Only item headers, and for marker grouping a few bytes at fragment starts and
 ends, are read at open; never a payload.
+
+The item headers that check a table entry when its frame is read are read with
+``read_into`` (``pread`` for a mapped file), never through the memory map: a file
+truncated by another process after it was opened then gives a short read and a
+:class:`~lazydcm.errors.TruncatedFileError`, not a SIGBUS.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ __all__ = ["bot_index", "encapsulated_index", "eot_index", "scan_index"]
 _ITEM = 0xE000FFFE  # (FFFE,E000)
 _DELIMITER = 0xE0DDFFFE  # (FFFE,E0DD)
 _HEADER = struct.Struct("<II")
+#: Extended Offset Table values at or above this are beyond any file.
+_BEYOND = 1 << 62
 
 # Codec markers that start and end a frame's codestream, by transfer syntax.
 _JPEG = (b"\xff\xd8",)
@@ -85,11 +92,15 @@ class _Items:
     #: BOT and EOT offsets (PS3.5 A.4, PS3.3 C.7.6.3.1.8).
     first: int
     bot: NDArray[np.int64]
-    #: The whole source, zero-copy, when it is mapped or in memory; else None.
+    #: The whole source, zero-copy, when it is mapped or in memory (and not `pread`);
+    #: else None.
     buf: memoryview | None
+    #: Read every byte with ``read_into``, never through a mapping: for the walks made
+    #: after a file was opened, when it may have been truncated since.
+    pread: bool = False
 
     @classmethod
-    def open(cls, parsed: ParsedHeader) -> _Items:
+    def open(cls, parsed: ParsedHeader, *, pread: bool = False) -> _Items:
         source, pixel = parsed.source, parsed.pixel
         pos = pixel.value_offset
         if pos + 8 > source.size:
@@ -97,48 +108,86 @@ class _Items:
                 f"{source.name}: the file ends at byte {source.size}, before the Basic Offset "
                 f"Table item of {format_tag(pixel.tag)} at byte {pos}"
             )
-        tag, length = _HEADER.unpack(source.view(pos, 8))
+        reader = cls(parsed, source, pos, np.zeros(0, np.int64), None, pread)
+        tag, length = _HEADER.unpack(reader.read(pos, 8))
         if tag != _ITEM:
             raise InvalidDicomError(
                 f"{source.name}: expected the Basic Offset Table item (FFFE,E000) at byte {pos}, "
                 f"the start of encapsulated {format_tag(pixel.tag)}, found {_tag_text(tag)}"
             )
-        if length % 4 or pos + 8 + length > source.size:
+        if pos + 8 + length > source.size:
+            raise TruncatedFileError(
+                f"{source.name}: the Basic Offset Table item at byte {pos} has length {length}, "
+                f"but the file ends at byte {source.size}"
+            )
+        if length % 4:
             raise InvalidDicomError(
                 f"{source.name}: the Basic Offset Table item at byte {pos} has length {length}, "
-                f"which is not a multiple of 4 inside the file (size {source.size})"
+                "which is not a multiple of 4 (PS3.5 A.4)"
             )
-        bot = np.frombuffer(source.view(pos + 8, length), dtype="<u4").astype(np.int64)
-        return cls(parsed, source, pos + 8 + length, bot, whole_view(source))
+        bot = np.frombuffer(reader.read(pos + 8, length), dtype="<u4").astype(np.int64)
+        buf = None if pread else whole_view(source)
+        return cls(parsed, source, pos + 8 + length, bot, buf, pread)
+
+    def read(self, pos: int, n: int, *, pread: bool = False) -> memoryview:
+        """Exactly `n` bytes at `pos` (inside the file as opened).
+
+        With `pread` (or the `pread` field), read with ``read_into``: a file that has
+        shrunk since it was opened raises TruncatedFileError.
+        """
+        if not (pread or self.pread):
+            return self.source.view(pos, n)
+        out = bytearray(n)
+        got = self.source.read_into(pos, memoryview(out))
+        if got < n:
+            raise TruncatedFileError(
+                f"{self.name}: needed bytes {pos}..{pos + n}, but the file now ends at byte "
+                f"{pos + got}: it has shrunk since it was opened"
+            )
+        return memoryview(out)
 
     @property
     def name(self) -> str:
         return self.source.name
 
-    def header(self, pos: int) -> tuple[int, int] | None:
-        """The (tag, length) of the item header at `pos`, or None past the end."""
-        if pos + 8 > self.source.size:
+    def header_now(self, pos: int) -> tuple[int, int] | None:
+        """The (tag, length) of the item header at `pos`, read with ``read_into``.
+
+        None when the 8 bytes are not there -- past the end of the file as opened,
+        or of a file that has shrunk since -- so a read never touches a mapped
+        page that may have gone.
+        """
+        if pos < 0 or pos + 8 > self.source.size:
             return None
-        if self.buf is not None:
-            tag, length = _HEADER.unpack_from(self.buf, pos)
-        else:
-            tag, length = _HEADER.unpack(self.source.view(pos, 8))
+        out = bytearray(8)
+        if self.source.read_into(pos, memoryview(out)) < 8:
+            return None
+        tag, length = _HEADER.unpack(out)
         return tag, length
 
+    def _readable(self, pos: int) -> bool:
+        """Whether the byte at `pos` can still be read (the file may have shrunk)."""
+        return self.source.read_into(pos, memoryview(bytearray(1))) == 1
+
     def walk(
-        self, pos: int, stop: int | None, *, warn: bool = True
+        self, pos: int, stop: int | None, *, warn: bool = True, pread: bool = False
     ) -> tuple[NDArray[np.int64], NDArray[np.int64], str]:
         """Walk item headers from `pos` to `stop`, or to the sequence delimiter.
 
         Returns the payload offsets and lengths of the complete items, and how the
         walk ended: "delimiter", "stop" (at `stop`), "overrun" (an item runs past
         `stop`), "eof" (the file ends after the last item), "cut" (it ends inside an
-        item) or "garbage" (a tag that is neither an item nor the delimiter).
+        item), "garbage" (a tag that is neither an item nor the delimiter) or, with
+        `pread`, "shrunk" (a header that was inside the file is no longer there).
+
+        `pread` reads each header with :meth:`header_now` instead of through the
+        mapping: the walks made when a frame is read, after the file was opened.
         """
-        if stop is None and self.buf is not None:
+        pread = pread or self.pread
+        if stop is None and self.buf is not None and not pread:
             offsets, pos, how, tag = self._run(pos)
         else:
-            offsets, pos, how, tag = self._steps(pos, stop)
+            offsets, pos, how, tag = self._steps(pos, stop, pread)
         if how == "garbage" and warn:
             warnings.warn(
                 f"{self.name}: expected an item (FFFE,E000) or the sequence delimiter "
@@ -177,7 +226,9 @@ class _Items:
             how = "eof" if pos == size else "cut"
         return offsets, pos, how, tag
 
-    def _steps(self, pos: int, stop: int | None) -> tuple[array[int], int, str, int]:
+    def _steps(
+        self, pos: int, stop: int | None, pread: bool = False
+    ) -> tuple[array[int], int, str, int]:
         """Walk item headers one bounded step at a time (to `stop`, or any source)."""
         size = self.source.size
         end = size if stop is None else min(stop, size)
@@ -186,12 +237,23 @@ class _Items:
         unpack, buf, view = _HEADER.unpack_from, self.buf, self.source.view
         how, tag = "eof", _ITEM
         while pos + 8 <= end:
-            tag, length = unpack(buf, pos) if buf is not None else unpack(view(pos, 8))
+            if pread:
+                found = self.header_now(pos)
+                if found is None:
+                    how = "shrunk"
+                    break
+                tag, length = found
+            else:
+                tag, length = unpack(buf, pos) if buf is not None else unpack(view(pos, 8))
             if tag != _ITEM:
                 how = "delimiter" if tag == _DELIMITER else "garbage"
                 break
             if pos + 8 + length > size:
                 how = "cut"
+                break
+            if self.pread and length and not self._readable(pos + 7 + length):
+                # A rescan keeps only whole items: their ends are peeked at for markers.
+                how = "shrunk"  # the payload's last byte is gone
                 break
             append(pos + 8)
             pos += 8 + length
@@ -210,8 +272,21 @@ class _Items:
         out = []
         for p in positions.tolist():
             start, stop = max(0, p), min(size, p + n)
-            out.append(bytes(self.source.view(start, stop - start)) if stop > start else b"")
+            out.append(bytes(self.read(start, stop - start)) if stop > start else b"")
         return out
+
+    def starts_codestream(self, offsets: NDArray[np.int64], *, pread: bool = False) -> bool:
+        """Whether every fragment at `offsets` begins with the syntax's start marker
+        (always, for syntaxes without markers); `pread` reads with ``read_into``."""
+        markers = _START_MARKERS.get(self.parsed.transfer_syntax.uid)
+        if markers is None:
+            return True
+        for pos in offsets.tolist():
+            n = max(0, min(12, self.source.size - pos))
+            head = bytes(self.read(pos, n, pread=pread))
+            if not head.startswith(markers):
+                return False
+        return True
 
     def ends_cleanly(self, offset: int, length: int) -> bool:
         """Whether a fragment ends a codestream (always, for syntaxes without end marker)."""
@@ -274,7 +349,9 @@ def encapsulated_index(parsed: ParsedHeader, *, trust_tables: bool = True) -> Fr
     With ``trust_tables=False`` the offset tables are ignored and the items scanned:
     the way back when a table fails its check while frames are read.
     """
-    items = _Items.open(parsed)
+    # A rescan (after a table failed while frames were read) reads with pread: the
+    # file may have been truncated since it was opened.
+    items = _Items.open(parsed, pread=not trust_tables)
     header = parsed.header
     if trust_tables and "ExtendedOffsetTable" in header:
         index = eot_index(
@@ -287,6 +364,18 @@ def encapsulated_index(parsed: ParsedHeader, *, trust_tables: bool = True) -> Fr
         if index is not None:
             return index
     return scan_index(items)
+
+
+def _check_count(items: _Items, table: str, entries: int) -> bool:
+    """A table has one entry a frame (PS3.5 A.4, PS3.3 C.7.6.3.1.8): a count that is not
+    Number of Frames means the table, or the header, is wrong, and a scan tells which."""
+    declared = items.parsed.info.number_of_frames
+    if entries != declared:
+        items.reject(
+            table, f"it has {entries} entries but (0028,0008) 'Number of Frames' is {declared}"
+        )
+        return False
+    return True
 
 
 def _check_offsets(items: _Items, table: str, relative: NDArray[np.int64]) -> bool:
@@ -318,6 +407,12 @@ def eot_index(items: _Items, offsets: object, lengths: object) -> FrameIndex | N
     if len(items.bot):
         # PS3.3 C.7.6.3.1.8: the Basic Offset Table shall be empty beside an EOT.
         items.reject("Basic Offset Table", "an Extended Offset Table is present")
+    if not _check_count(items, table, len(offsets)):
+        return None
+    if max(int(offsets.max()), int(lengths.max())) >= _BEYOND:
+        # No file is that large; as int64 such values would wrap negative.
+        items.reject(table, "it holds an offset or a length of 2**62 bytes or more")
+        return None
     relative = offsets.astype(np.int64)
     frame_lengths = lengths.astype(np.int64)
     if not _check_offsets(items, table, relative):
@@ -327,11 +422,17 @@ def eot_index(items: _Items, offsets: object, lengths: object) -> FrameIndex | N
 
     def resolve(i: int) -> Pieces:
         pos, length = int(positions[i]), int(frame_lengths[i])
-        found = items.header(pos)
-        if found is None or found[0] != _ITEM or found[1] < length:
+        found = items.header_now(pos)
+        if found is None and pos + 8 <= size:
+            raise TruncatedFileError(
+                f"{items.name}: frame {i} is not there any more: the item header at byte "
+                f"{pos} cannot be read (the file has shrunk since it was opened)"
+            )
+        # The length is the item's, or one less (an odd frame's pad byte left out).
+        if found is None or found[0] != _ITEM or not 0 <= found[1] - length <= 1:
             raise FrameIndexError(
                 f"{items.name}: entry {i} ({relative[i]}, length {length}) of the {table} "
-                f"does not point at an item of at least that length (byte {pos})"
+                f"does not point at an item of that length (byte {pos})"
             )
         if pos + 8 + length > size:
             raise TruncatedFileError(
@@ -340,8 +441,10 @@ def eot_index(items: _Items, offsets: object, lengths: object) -> FrameIndex | N
             )
         return [pos + 8], [length]
 
-    complete = int(np.count_nonzero(positions + 8 + frame_lengths <= size))
-    for k in sorted({0, complete - 1} - {-1}):
+    inside = positions + 8 + frame_lengths <= size
+    # Frames are present up to the first one that runs past the end of the file.
+    complete = len(inside) if inside.all() else int(np.argmin(inside))
+    for k in sorted({0, complete - 1}) if complete else []:
         try:
             resolve(k)
         except FrameIndexError as exc:  # noqa: PERF203 (two iterations)
@@ -353,6 +456,8 @@ def eot_index(items: _Items, offsets: object, lengths: object) -> FrameIndex | N
 def bot_index(items: _Items) -> FrameIndex | None:
     """Frame table from the Basic Offset Table; several fragments a frame are joined."""
     table = "Basic Offset Table"
+    if not _check_count(items, table, len(items.bot)):
+        return None
     if not _check_offsets(items, table, items.bot):
         return None
     positions = items.first + items.bot
@@ -360,7 +465,17 @@ def bot_index(items: _Items) -> FrameIndex | None:
 
     def walk(i: int) -> tuple[NDArray[np.int64], NDArray[np.int64], str]:
         stop = int(positions[i + 1]) if i + 1 < nframes else None
-        offsets, lengths, how = items.walk(int(positions[i]), stop, warn=False)
+        offsets, lengths, how = items.walk(int(positions[i]), stop, warn=False, pread=True)
+        if how == "shrunk":
+            raise TruncatedFileError(
+                f"{items.name}: frame {i} is not there any more: an item header of the frame "
+                f"starting at byte {positions[i]} cannot be read (the file has shrunk since "
+                "it was opened)"
+            )
+        if how == "cut" and stop is None and len(offsets):
+            # The last frame's items end inside a header (the delimiter's, or one more
+            # item's): whether the frame is whole is up to its codestream (see below).
+            how = "eof"
         if how == "cut" or (how == "eof" and stop is not None):
             raise TruncatedFileError(
                 f"{items.name}: frame {i} is cut off: the file ends at byte "
@@ -376,6 +491,11 @@ def bot_index(items: _Items) -> FrameIndex | None:
             raise FrameIndexError(
                 f"{items.name}: entry {i + 1} ({items.bot[i + 1]}) of the {table} is not "
                 f"where the items of frame {i} end"
+            )
+        if lengths[0] and not items.starts_codestream(offsets[:1], pread=True):
+            raise FrameIndexError(
+                f"{items.name}: entry {i} ({items.bot[i]}) of the {table} points to an item "
+                "that does not start a codestream"
             )
         return offsets, lengths, how
 
@@ -423,18 +543,19 @@ def _lazy_index(
 def scan_index(items: _Items) -> FrameIndex:
     """Frame table from one walk over the item headers, fragments grouped into frames."""
     offsets, lengths, how = items.walk(items.first, None)
-    truncated = how in ("eof", "cut")
+    truncated = how in ("eof", "cut", "shrunk")
     found, declared = len(offsets), items.parsed.info.number_of_frames
-    if found == declared or not found:
+    if not found or (found == declared and not _continued(items, offsets, lengths)):
         starts = np.arange(found, dtype=np.int64)
     elif declared == 1 and not truncated:
         starts = np.zeros(1, dtype=np.int64)  # every fragment makes the only frame
     else:
         starts = _group_by_markers(items, offsets, lengths)
-    if truncated and len(starts):
+    if (truncated or how == "garbage") and len(starts):
         last = int(starts[-1])
         if not items.ends_cleanly(int(offsets[-1]), int(lengths[-1])):
-            # The file ends inside the last frame's codestream: it is not there.
+            # The file (or what could be read of the items) ends inside the last
+            # frame's codestream: it is not there.
             offsets, lengths, starts = offsets[:last], lengths[:last], starts[:-1]
     count, missing = _settle(items, len(starts) + truncated, len(starts))
     used = len(offsets) if len(starts) <= count else int(starts[count])
@@ -457,6 +578,20 @@ def scan_index(items: _Items) -> FrameIndex:
     )
 
 
+def _continued(items: _Items, offsets: NDArray[np.int64], lengths: NDArray[np.int64]) -> bool:
+    """Whether the first frame's codestream goes on in the second fragment.
+
+    As many fragments as frames is one fragment a frame, unless the first fragment
+    does not end its codestream and the second does not start one: then the count
+    is a coincidence (a scan that stopped early) and frames are grouped by markers.
+    """
+    return (
+        len(offsets) > 1
+        and not items.ends_cleanly(int(offsets[0]), int(lengths[0]))
+        and not items.starts_codestream(offsets[1:2])
+    )
+
+
 def _group_by_markers(
     items: _Items, offsets: NDArray[np.int64], lengths: NDArray[np.int64]
 ) -> NDArray[np.int64]:
@@ -470,7 +605,8 @@ def _group_by_markers(
     markers = _START_MARKERS.get(items.parsed.transfer_syntax.uid)
     if markers is None:
         return np.arange(len(offsets), dtype=np.int64)
-    heads = items.peek(offsets, 12)
+    # A head is clipped to its fragment: an empty fragment starts nothing.
+    heads = [h[:n] for h, n in zip(items.peek(offsets, 12), lengths.tolist(), strict=True)]
     starts = np.array([head.startswith(markers) for head in heads], dtype=bool)
     if markers is not _JXL:
         window = np.minimum(lengths, _END_WINDOW)

@@ -108,4 +108,7 @@ def native_index(parsed: ParsedHeader, size: int) -> FrameIndex:
         lengths=end - first,
         count=count,
         frame_bits=frame_bits,
+        # A whole value that holds fewer frames than Number of Frames says is a
+        # wrong header, not a file cut short.
+        missing="truncated" if available < claimed else "absent",
     )
