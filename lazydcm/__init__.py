@@ -21,6 +21,7 @@ from lazydcm.errors import (
     UnsupportedTransferSyntaxError,
 )
 from lazydcm.header import Header, PixelInfo
+from lazydcm.index_cache import clear_index_cache
 from lazydcm.sequence import FrameSequence, iter_pixels, pixel_array
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "TruncatedFileError",
     "UnsupportedTransferSyntaxError",
     "__version__",
+    "clear_index_cache",
     "iter_pixels",
     "pixel_array",
 ]

@@ -15,20 +15,22 @@ changing one never changes a later ``frames[i]``, and they stay valid after
 from __future__ import annotations
 
 import operator
+import os
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from types import TracebackType
 from typing import Any, overload
 
 import numpy as np
 
+from lazydcm import index_cache
 from lazydcm.cache import CacheInfo, FrameCache
 from lazydcm.decoders import J2K_SYNTAXES, FrameDecoder, FrameSpec, select
 from lazydcm.errors import DecodeError, FrameIndexError, LazyDcmWarning, TruncatedFileError
-from lazydcm.header import Header, PixelInfo, read_header
+from lazydcm.header import Header, ParsedHeader, PixelInfo, read_header
 from lazydcm.index import FrameIndex, IndexKind, Pieces, build_index
 from lazydcm.pixels import finish_frame, stored_as_returned
 from lazydcm.source import ByteSource, open_source
@@ -57,6 +59,18 @@ class FrameSequence:
     decoder : str, optional
         Name of the backend to decode compressed frames with (default: the first
         one installed for the transfer syntax).
+    workers : int, optional
+        How many frames iteration decodes ahead in parallel (default: the number
+        of CPUs; 0 or 1: serially).  Backends that hold the GIL decode in worker
+        processes that open the file by path, the others in threads.
+    overrides : mapping, optional
+        Image Pixel module values (keyword -> value) that replace the file's
+        before the frame table is built, for files whose header does not match
+        their pixel data; validated like values read from the file.
+    index_dir : path, optional
+        A folder where the parsed header and frame table of a file opened by path
+        are kept between processes (they are always kept in this process while
+        the file is unchanged; see :func:`lazydcm.clear_index_cache`).
 
     Examples
     --------
@@ -71,8 +85,18 @@ class FrameSequence:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         raw: bool = False,
         decoder: str | None = None,
+        workers: int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        index_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         src, owned = open_source(source)
+        #: The file's path, when it has one: worker processes open it themselves.
+        self._path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+        self._workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
+        self._pool: Any = None  # the parallel decoding workers, started on first use
+        # What worker processes need to open the file the same way.
+        self._overrides = dict(overrides) if overrides else None
+        self._index_dir = index_dir
         self._owned = owned
         self._source: ByteSource = src
         # Reads in flight, so that close() never closes the file under a read (a
@@ -81,16 +105,10 @@ class FrameSequence:
         self._closed = False
         self._readers = 0
         try:
-            parsed = read_header(src)
-            if parsed.source is not src:
-                # A deflated dataset was inflated into a temporary file of our own.
-                if owned:
-                    src.close()
-                self._source, self._owned = parsed.source, True
+            parsed, self._index, walked = self._open(src, overrides, index_dir)
             self._info = parsed.info
             self._header = parsed.header
             self._parsed = parsed
-            self._index = build_index(parsed)
             self._spec = FrameSpec.from_header(parsed)
             self._decoder: FrameDecoder = select(parsed.transfer_syntax, decoder)
         except BaseException:
@@ -104,8 +122,32 @@ class FrameSequence:
         self._direct = stored_as_returned(self._spec, raw)
         # Let go of the pages the walks touched: the header, and all item headers
         # after a scan (the pages of a many-frame file, nearly all of it).
-        walked = self._source.size if self._index.kind == "scan" else parsed.pixel.value_offset
         self._source.advise(0, walked, needed=False)
+
+    def _open(
+        self,
+        src: ByteSource,
+        overrides: Mapping[str, Any] | None,
+        index_dir: str | os.PathLike[str] | None,
+    ) -> tuple[ParsedHeader, FrameIndex, int]:
+        """Parse the header and build the frame table, or reuse them from an earlier open.
+
+        Returns them and how many bytes from the start the walks touched.
+        """
+        key = None if overrides else index_cache.file_key(self._path, src)
+        if key is not None and (kept := index_cache.load(key, src, index_dir)) is not None:
+            return kept[0], kept[1], 0
+        parsed = read_header(src, overrides=overrides) if overrides else read_header(src)
+        if parsed.source is not src:
+            # A deflated dataset was inflated into a temporary file of our own.
+            if self._owned:
+                src.close()
+            self._source, self._owned = parsed.source, True
+        index = build_index(parsed)
+        if key is not None:
+            index_cache.store(key, parsed, index, index_dir)
+        walked = parsed.source.size if index.kind == "scan" else parsed.pixel.value_offset
+        return parsed, index, walked
 
     # -- description -------------------------------------------------------------
 
@@ -154,6 +196,21 @@ class FrameSequence:
         """The name of the backend that decodes this file's frames."""
         return self._decoder.name
 
+    def suggest_overrides(self) -> dict[str, object]:
+        """Header values that would make the Image Pixel module match the pixel data.
+
+        Compares the first frame's codestream header (JPEG SOF, JPEG 2000 SIZ) and the
+        frames the data holds with the header; empty when nothing disagrees.  Pass the
+        result as ``overrides=`` to open the file with a corrected header.
+        """
+        from lazydcm.decoders.suggest import suggest_overrides
+
+        self._enter_read()
+        try:
+            return suggest_overrides(self._parsed, self._index)
+        finally:
+            self._exit_read()
+
     def cache_info(self) -> CacheInfo:
         """Hits, misses, evictions, current bytes and max bytes of the frame cache."""
         return self._cache.info()
@@ -180,27 +237,37 @@ class FrameSequence:
             if not self._caching:
                 return self._decode(i)
             return self._cache.get_or_load(i, partial(self._decode, i)).copy()
+        indices: Sequence[int]
         if isinstance(key, slice):
-            indices: Iterable[int] = range(*key.indices(len(self)))
+            indices = range(*key.indices(len(self)))
         else:
             indices = [self._normalise(i) for i in np.asarray(key).reshape(-1)]
-        indices = list(indices)
+        present = self._index.present
+        absent = next((i for i in indices if i >= present), None)
+        if absent is not None:
+            self._pieces(absent)  # raises before a stack is allocated for absent frames
         out = np.empty((len(indices), *self._spec.shape), dtype=self._spec.dtype)
         for k, i in enumerate(indices):
             out[k] = self._frame(i)
         return out
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Frames in order; the next frame's bytes are requested while one is decoded."""
-        for i in range(len(self)):
-            if i + 1 < self._index.present:
-                self._advise(i + 1)
-            yield self[i]
+        """Frames in order, decoded ahead (see :meth:`iter_frames`)."""
+        return self.iter_frames()
 
     def iter_frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
-        """Frames at `indices` (default: all), in the order given."""
+        """Frames at `indices` (default: all), in the order given.
+
+        Compressed frames are decoded ahead by the sequence's workers (``workers=``);
+        otherwise the next frame's bytes are requested while one is returned.
+        """
         wanted = range(len(self)) if indices is None else indices
         order = [self._normalise(i) for i in wanted]
+        # Workers pay a start-up cost (tens of ms); a few frames decode sooner serially.
+        many = len(order) > 2 * self._workers
+        if self._workers > 1 and many and not self._spec.transfer_syntax.native:
+            yield from self._parallel(order)
+            return
         for k, i in enumerate(order):
             if k + 1 < len(order) and order[k + 1] < self._index.present:
                 self._advise(order[k + 1])
@@ -332,6 +399,14 @@ class FrameSequence:
         frame, self._photometric = finish_frame(decoded, self._spec, self._raw)
         return frame
 
+    def _parallel(self, order: list[int]) -> Iterator[np.ndarray]:
+        """Frames at `order`, decoded ahead by the workers, in order."""
+        from lazydcm import parallel
+
+        if self._pool is None:
+            self._pool = parallel.start(self)
+        yield from self._pool.frames(order)
+
     def _output_photometric(self) -> str:
         """The colour space frames come out in, predicted from the header.
 
@@ -365,6 +440,8 @@ class FrameSequence:
             self._closed = True
         while self._readers:  # reads in flight finish in microseconds
             time.sleep(0.001)
+        if self._pool is not None:
+            self._pool.close()
         if self._owned:
             self._source.close()
         self._cache.clear()

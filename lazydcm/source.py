@@ -117,6 +117,8 @@ class MmapSource:
             if not stat.S_ISREG(status.st_mode):
                 raise InvalidDicomError(f"{name!r} is not a regular file")
             self._size = status.st_size
+            #: What the file was when it was opened (identity and version, for caches).
+            self.status = status
             self._mmap = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if self._size else None
         except BaseException:
             os.close(fd)

@@ -1,0 +1,248 @@
+"""Reuse a file's parsed header and frame table when the same file is opened again.
+
+A server opens the same file for request after request.  The first open walks
+the header and, for encapsulated data without a usable offset table, every item
+header; this module keeps what that produced so that later opens skip both:
+
+* a process-wide cache, keyed by the file's identity -- real path, device, inode,
+  size and modification time, so a file that changes is parsed again -- bounded
+  in entries and in the bytes of the frame tables it holds
+  (:func:`clear_index_cache` empties it);
+* opt-in, a sidecar index in a folder of the caller's choice (``index_dir=``),
+  never next to the data, so that a new process skips the scan too.  It is an
+  ``.npz`` file of the frame table's arrays with the header in JSON; nothing in it
+  is executed on load (no pickles).
+
+Only whole frame tables are kept: a table that checks its offset table entries
+as frames are read (BOT, EOT) holds the open file, and opening it is cheap anyway.
+Deflated datasets (inflated into a temporary file) and files opened with
+header overrides are not cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from lazydcm.errors import LazyDcmError
+from lazydcm.header import Header, ParsedHeader, PixelElement, PixelInfo
+from lazydcm.index import FrameIndex
+from lazydcm.source import ByteSource
+from lazydcm.uids import TransferSyntax, lookup
+
+__all__ = ["FileKey", "clear_index_cache", "file_key", "load", "store"]
+
+#: (real path, device, inode, size, modification time in ns)
+FileKey = tuple[str, int, int, int, int]
+
+_MAX_ENTRIES = 256
+_MAX_BYTES = 256 << 20
+_FORMAT = 1  # bump when the sidecar layout changes
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """A parsed file without its byte source: each open brings its own."""
+
+    info: PixelInfo
+    header: Header
+    pixel: PixelElement
+    transfer_syntax: TransferSyntax
+    index: FrameIndex
+
+    @property
+    def nbytes(self) -> int:
+        return self.index.nbytes
+
+
+class _Cache:
+    """An LRU of parsed files, bounded in entries and bytes; thread-safe."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._entries: OrderedDict[FileKey, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: FileKey) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: FileKey, entry: _Entry) -> None:
+        if entry.nbytes > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._entries[key] = entry
+            self._bytes += entry.nbytes
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+_CACHE = _Cache(_MAX_ENTRIES, _MAX_BYTES)
+
+
+def clear_index_cache() -> None:
+    """Forget every parsed header and frame table kept by this process."""
+    _CACHE.clear()
+
+
+def file_key(path: str | os.PathLike[str] | None, source: ByteSource) -> FileKey | None:
+    """The identity of the file behind `source`, or None when it is not a local file."""
+    status = getattr(source, "status", None)
+    if path is None or status is None:
+        return None
+    return (
+        os.path.realpath(path),
+        status.st_dev,
+        status.st_ino,
+        status.st_size,
+        status.st_mtime_ns,
+    )
+
+
+def load(
+    key: FileKey, source: ByteSource, index_dir: str | os.PathLike[str] | None
+) -> tuple[ParsedHeader, FrameIndex] | None:
+    """The parsed header (now reading from `source`) and frame table kept for `key`."""
+    entry = _CACHE.get(key)
+    if entry is None and index_dir is not None:
+        entry = _read_sidecar(_sidecar_path(index_dir, key), key)
+        if entry is not None:
+            _CACHE.put(key, entry)
+    if entry is None:
+        return None
+    parsed = ParsedHeader(entry.info, entry.header, entry.pixel, entry.transfer_syntax, source)
+    return parsed, entry.index
+
+
+def store(
+    key: FileKey,
+    parsed: ParsedHeader,
+    index: FrameIndex,
+    index_dir: str | os.PathLike[str] | None,
+) -> None:
+    """Keep a file's parsed header and frame table, in the process and the sidecar."""
+    if index.resolve is not None or parsed.transfer_syntax.deflated:
+        return
+    entry = _Entry(parsed.info, parsed.header, parsed.pixel, parsed.transfer_syntax, _frozen(index))
+    _CACHE.put(key, entry)
+    if index_dir is not None:
+        _write_sidecar(_sidecar_path(index_dir, key), key, entry)
+
+
+def _frozen(index: FrameIndex) -> FrameIndex:
+    """The same table with read-only arrays, so sequences can share it safely."""
+    arrays = {}
+    for name in ("offsets", "lengths", "fragment_offsets", "fragment_lengths", "fragment_starts"):
+        array = getattr(index, name).copy()
+        array.flags.writeable = False
+        arrays[name] = array
+    return dataclasses.replace(index, **arrays)
+
+
+# -- the sidecar ----------------------------------------------------------------------
+
+_ARRAYS = ("offsets", "lengths", "fragment_offsets", "fragment_lengths", "fragment_starts")
+
+
+def _sidecar_path(index_dir: str | os.PathLike[str], key: FileKey) -> Path:
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32]
+    return Path(index_dir) / f"lazydcm-{digest}.npz"
+
+
+def _write_sidecar(path: Path, key: FileKey, entry: _Entry) -> None:
+    header, index = entry.header, entry.index
+    meta = {
+        "format": _FORMAT,
+        "key": list(key),
+        "info": dataclasses.asdict(entry.info),
+        "pixel": dataclasses.asdict(entry.pixel),
+        "transfer_syntax": entry.transfer_syntax.uid,
+        "header": {k: _to_json(v) for k, v in header.items()},
+        "offsets": {k: header.offset(k) for k in header},
+        "index": {
+            "kind": index.kind,
+            "count": index.count,
+            "frame_bits": index.frame_bits,
+            "missing": index.missing,
+            "fragment_count": index.fragment_count,
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(temporary, "wb") as out:
+        np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                 **{name: getattr(index, name) for name in _ARRAYS})  # fmt: skip
+    os.replace(temporary, path)  # readers never see half a file
+
+
+def _read_sidecar(path: Path, key: FileKey) -> _Entry | None:
+    """The entry in a sidecar file, or None when it is missing, stale or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            if meta.get("format") != _FORMAT or tuple(meta["key"]) != key:
+                return None
+            arrays = {name: data[name].astype(np.int64) for name in _ARRAYS}
+        header = Header(
+            {k: _from_json(v) for k, v in meta["header"].items()},
+            {k: v for k, v in meta["offsets"].items() if v is not None},
+        )
+        return _Entry(
+            PixelInfo(**meta["info"]),
+            header,
+            PixelElement(**meta["pixel"]),
+            lookup(meta["transfer_syntax"]),
+            _frozen(FrameIndex(**meta["index"], **arrays)),
+        )
+    except (OSError, ValueError, KeyError, TypeError, LazyDcmError):
+        return None
+
+
+def _to_json(value: Any) -> Any:
+    """A header value as JSON, tagged so that it comes back as the same type."""
+    if isinstance(value, bytes):
+        return {"bytes": base64.b64encode(value).decode()}
+    if isinstance(value, np.ndarray):
+        return {"uint64": value.tolist()}
+    if isinstance(value, tuple):
+        return {"tuple": [_to_json(v) for v in value]}
+    if isinstance(value, MappingProxyType):
+        return {"item": {k: _to_json(v) for k, v in value.items()}}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "bytes" in value:
+        return base64.b64decode(value["bytes"])
+    if "uint64" in value:
+        array = np.array(value["uint64"], dtype=np.uint64)
+        array.flags.writeable = False
+        return array
+    if "tuple" in value:
+        return tuple(_from_json(v) for v in value["tuple"])
+    return MappingProxyType({k: _from_json(v) for k, v in value["item"].items()})

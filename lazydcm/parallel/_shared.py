@@ -1,0 +1,33 @@
+"""What the parallel pools share: small helpers about frames, files and shared memory."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lazydcm.sequence import FrameSequence
+
+__all__ = ["CLOSED", "frame_bytes", "identity", "shm_room"]
+
+CLOSED = "I/O operation on a closed FrameSequence"
+
+
+def frame_bytes(seq: FrameSequence) -> int:
+    """Bytes of one decoded frame (at least 1)."""
+    return max(1, math.prod(seq.frame_shape) * seq.dtype.itemsize)
+
+
+def shm_room() -> int | None:
+    """Bytes free for shared memory (the /dev/shm file system), None where unknown."""
+    try:
+        status = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):  # no /dev/shm, no statvfs (Windows)
+        return None
+    return status.f_bavail * status.f_frsize
+
+
+def identity(status: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells two versions of a file apart: device, inode, size, modification time."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)

@@ -1,0 +1,73 @@
+"""Decoding ahead in threads: for backends that release the GIL, or sources without a path."""
+
+from __future__ import annotations
+
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lazydcm.parallel._shared import CLOSED
+
+if TYPE_CHECKING:
+    from lazydcm.sequence import FrameSequence
+
+__all__ = ["ThreadPool"]
+
+
+# -- threads ----------------------------------------------------------------------
+
+
+class ThreadPool:
+    """Decodes ahead in threads (backends that release the GIL, or no path).
+
+    Parameters
+    ----------
+    seq : FrameSequence
+        The sequence whose frames are decoded (held weakly).
+    workers : int
+        Number of threads.
+    depth : int
+        Frames submitted ahead of the one being yielded (at least `workers`).
+    """
+
+    def __init__(self, seq: FrameSequence, workers: int, depth: int) -> None:
+        self._seq_ref = weakref.ref(seq)
+        self._depth = max(depth, workers)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="lazydcm-decoder")
+        self._closed = False
+
+    def frames(self, order: list[int]) -> Iterator[np.ndarray]:
+        """Yield the frames at `order` in order, decoded `depth` frames ahead."""
+        seq = self._seq_ref()
+        if seq is None or self._closed:
+            raise ValueError(CLOSED)
+        decode = seq._decode  # a new array on every call: the caller's to keep
+        pending: deque[Future[np.ndarray]] = deque()
+        ahead = iter(order)
+
+        def submit() -> None:
+            for i in ahead:
+                if self._closed:
+                    raise ValueError(CLOSED)
+                pending.append(self._executor.submit(decode, i))
+                return
+
+        try:
+            for _ in range(self._depth):
+                submit()
+            while pending:
+                frame = pending.popleft().result()
+                submit()
+                yield frame
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        """Drop the queued frames, wait for those being decoded, stop the threads."""
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
