@@ -4,7 +4,9 @@
   download), streams every frame through :class:`~lazydcm.FrameSequence`, checks
   them, and prints frames per second and peak memory.
 * ``lazydcm info FILE...`` prints what a file holds: transfer syntax, frames,
-  frame shape, dtype, colour space and how the frame table was built.
+  frame shape, dtype, colour space and how the frame table was built, the
+  problems found, and the ``overrides=`` that would make a header match its
+  pixel data.
 
 Errors print one line and exit with status 1 (``--debug`` shows the traceback).
 """
@@ -17,6 +19,7 @@ import resource
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +27,7 @@ from typing import TextIO
 import numpy as np
 
 from lazydcm import synth
-from lazydcm.errors import LazyDcmError
+from lazydcm.errors import LazyDcmError, LazyDcmWarning
 from lazydcm.sequence import FrameSequence
 from lazydcm.uids import lookup
 
@@ -103,9 +106,14 @@ def demo(frames: int = 600, size: int = 256, cache_mib: int = 16) -> int:
 
 
 def info(paths: Sequence[str]) -> int:
-    """Print a summary of each file."""
+    """Print a summary of each file, the problems found, and overrides that fix the header."""
     for path in paths:
-        with FrameSequence(path, cache_bytes=0) as seq:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LazyDcmWarning)
+            seq = FrameSequence(path, cache_bytes=0)
+        with seq:
+            problems = [str(w.message) for w in caught if issubclass(w.category, LazyDcmWarning)]
+            suggested = seq.suggest_overrides()
             ts = lookup(seq.info.transfer_syntax_uid)
             rows = [
                 ("file", path),
@@ -119,6 +127,9 @@ def info(paths: Sequence[str]) -> int:
                 ("decoder", seq.decoder),
                 ("file size", f"{os.path.getsize(path):,} bytes"),
             ]
+        rows += [("problem", problem) for problem in problems]
+        if suggested:
+            rows.append(("suggested fix", f"FrameSequence(path, overrides={suggested!r})"))
         width = max(len(key) for key, _ in rows)
         for key, value in rows:
             print(f"{key:>{width}}  {value}")
