@@ -4,7 +4,8 @@ With an empty Basic Offset Table every reader must walk the 20,000 item headers
 to find the last frame; with a filled one it may jump there.  Contenders, same
 files:
 
-* lazydcm ``FrameSequence(path)[19999]`` (open + last frame);
+* lazydcm ``FrameSequence(path)[19999]`` (a first open + last frame: the
+  process-wide index cache is emptied before each round);
 * pydicom ``pydicom.pixels.pixel_array(path, index=19999, decoding_plugin="pylibjpeg")``;
 * highdicom ``ImageFileReader(path)`` opened, then ``read_frame(19999)``.
 """
@@ -71,7 +72,11 @@ def test_lazydcm(benchmark: BenchmarkFixture, jpeg_file: Path) -> None:
         with lazydcm.FrameSequence(jpeg_file) as frames:
             return frames[FRAMES - 1]
 
-    assert benchmark(open_and_read).shape == (64, 64)
+    # A first open each round: the process-wide index cache is emptied before it.
+    result = benchmark.pedantic(
+        open_and_read, setup=lazydcm.clear_index_cache, rounds=100, iterations=1
+    )
+    assert result.shape == (64, 64)
 
 
 def test_pydicom(benchmark: BenchmarkFixture, jpeg_file: Path) -> None:
