@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from lazydcm.errors import LazyDcmError
-from lazydcm.header import Header, ParsedHeader, PixelElement, PixelInfo
+from lazydcm.header import Header, ParsedHeader, PixelElement, PixelInfo, SequenceSpan
 from lazydcm.index import FrameIndex
 from lazydcm.source import ByteSource
 from lazydcm.uids import TransferSyntax, lookup
@@ -47,7 +47,7 @@ FileKey = tuple[str, int, int, int, int]
 
 _MAX_ENTRIES = 256
 _MAX_BYTES = 256 << 20
-_FORMAT = 1  # bump when the sidecar layout changes
+_FORMAT = 2  # bump when the sidecar layout changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,8 @@ class _Entry:
     pixel: PixelElement
     transfer_syntax: TransferSyntax
     index: FrameIndex
+    shared_groups: SequenceSpan | None = None
+    per_frame_groups: SequenceSpan | None = None
 
     @property
     def nbytes(self) -> int:
@@ -133,7 +135,15 @@ def load(
             _CACHE.put(key, entry)
     if entry is None:
         return None
-    parsed = ParsedHeader(entry.info, entry.header, entry.pixel, entry.transfer_syntax, source)
+    parsed = ParsedHeader(
+        entry.info,
+        entry.header,
+        entry.pixel,
+        entry.transfer_syntax,
+        source,
+        entry.shared_groups,
+        entry.per_frame_groups,
+    )
     return parsed, entry.index
 
 
@@ -146,7 +156,15 @@ def store(
     """Keep a file's parsed header and frame table, in the process and the sidecar."""
     if index.resolve is not None or parsed.transfer_syntax.deflated:
         return
-    entry = _Entry(parsed.info, parsed.header, parsed.pixel, parsed.transfer_syntax, _frozen(index))
+    entry = _Entry(
+        parsed.info,
+        parsed.header,
+        parsed.pixel,
+        parsed.transfer_syntax,
+        _frozen(index),
+        parsed.shared_groups,
+        parsed.per_frame_groups,
+    )
     _CACHE.put(key, entry)
     if index_dir is not None:
         _write_sidecar(_sidecar_path(index_dir, key), key, entry)
@@ -180,6 +198,10 @@ def _write_sidecar(path: Path, key: FileKey, entry: _Entry) -> None:
         "info": dataclasses.asdict(entry.info),
         "pixel": dataclasses.asdict(entry.pixel),
         "transfer_syntax": entry.transfer_syntax.uid,
+        "groups": [
+            None if span is None else dataclasses.asdict(span)
+            for span in (entry.shared_groups, entry.per_frame_groups)
+        ],
         "header": {k: _to_json(v) for k, v in header.items()},
         "offsets": {k: header.offset(k) for k in header},
         "index": {
@@ -216,6 +238,7 @@ def _read_sidecar(path: Path, key: FileKey) -> _Entry | None:
             PixelElement(**meta["pixel"]),
             lookup(meta["transfer_syntax"]),
             _frozen(FrameIndex(**meta["index"], **arrays)),
+            *(None if span is None else SequenceSpan(**span) for span in meta["groups"]),
         )
     except (OSError, ValueError, KeyError, TypeError, LazyDcmError):
         return None

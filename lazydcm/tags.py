@@ -8,7 +8,16 @@ what an Implicit VR dataset (or an explicit ``UN``) is decoded with.
 
 from __future__ import annotations
 
-__all__ = ["KEPT", "OVERRIDABLE", "SEQUENCE_ITEM_KEPT", "format_tag", "keyword_of"]
+__all__ = [
+    "FUNCTIONAL_GROUPS",
+    "GROUP_ELEMENTS",
+    "GROUP_SEQUENCES",
+    "KEPT",
+    "OVERRIDABLE",
+    "SEQUENCE_ITEM_KEPT",
+    "format_tag",
+    "keyword_of",
+]
 
 # VR "US or SS" (PS3.6): decoded as US, then as SS when Pixel Representation is 1.
 AMBIGUOUS_US_SS = "xs"
@@ -21,6 +30,7 @@ KEPT: dict[int, tuple[str, str]] = {
     0x00080016: ("SOPClassUID", "UI"),
     0x00080018: ("SOPInstanceUID", "UI"),
     0x00080060: ("Modality", "CS"),
+    0x00089205: ("PixelPresentation", "CS"),
     0x00280002: ("SamplesPerPixel", "US"),
     0x00280004: ("PhotometricInterpretation", "CS"),
     0x00280006: ("PlanarConfiguration", "US"),
@@ -93,6 +103,35 @@ SEQUENCE_ITEM_KEPT: dict[int, tuple[str, str]] = {
     0x00281051: ("WindowWidth", "DS"),
 }
 
+#: The Shared and Per-Frame Functional Groups Sequences (PS3.3 C.7.6.16), whose
+#: place the header walk records without reading them.
+FUNCTIONAL_GROUPS: dict[int, str] = {
+    0x52009229: "SharedFunctionalGroupsSequence",
+    0x52009230: "PerFrameFunctionalGroupsSequence",
+}
+
+#: tag -> keyword of the sequences :mod:`lazydcm.groups` reads inside a functional
+#: groups item: the macros the processing functions need (PS3.3 C.7.6.16.2.9
+#: Pixel Value Transformation, C.7.6.16.2.10 Frame VOI LUT and its "with LUT"
+#: variant holding a VOI LUT Sequence, C.7.6.16.2.1 Pixel Measures).
+GROUP_SEQUENCES: dict[int, str] = {
+    0x00289145: "PixelValueTransformationSequence",
+    0x00289132: "FrameVOILUTSequence",
+    0x00289110: "PixelMeasuresSequence",
+    0x00283010: "VOILUTSequence",
+}
+
+#: tag -> (keyword, VR) of the elements kept inside those macros' items: the same
+#: elements as at the top level or in a VOI LUT Sequence item.
+GROUP_ELEMENTS: dict[int, tuple[str, str]] = {
+    tag: KEPT.get(tag) or SEQUENCE_ITEM_KEPT[tag]
+    for tag in (
+        0x00280030, 0x00281050, 0x00281051, 0x00281052, 0x00281053, 0x00281054, 0x00281055,
+        0x00281056, 0x00283002, 0x00283003, 0x00283006,
+    )
+}  # fmt: skip
+
+
 #: The pixel elements (PS3.3 C.7.6.3, C.7.6.24), in the order a header walk may meet them.
 PIXEL_KEYWORDS: dict[int, str] = {
     0x7FE00008: "FloatPixelData",
@@ -104,6 +143,8 @@ _NAMES: dict[int, str] = {
     **{tag: kw for tag, (kw, _) in KEPT.items()},
     **{tag: kw for tag, (kw, _) in SEQUENCE_ITEM_KEPT.items()},
     **PIXEL_KEYWORDS,
+    **FUNCTIONAL_GROUPS,
+    **GROUP_SEQUENCES,
     0xFFFEE000: "Item",
     0xFFFEE00D: "Item Delimitation Item",
     0xFFFEE0DD: "Sequence Delimitation Item",
@@ -116,6 +157,8 @@ _SPACED: dict[str, str] = {
     "WindowCenterWidthExplanation": "Window Center & Width Explanation",
     "VOILUTFunction": "VOI LUT Function",
     "VOILUTSequence": "VOI LUT Sequence",
+    "PerFrameFunctionalGroupsSequence": "Per-Frame Functional Groups Sequence",
+    "FrameVOILUTSequence": "Frame VOI LUT Sequence",
 }
 
 

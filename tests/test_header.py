@@ -31,10 +31,11 @@ from lazydcm.errors import (
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
-from lazydcm.header import MAX_DEPTH, ParsedHeader, read_header
+from lazydcm.header import ParsedHeader, read_header
 from lazydcm.source import BufferSource, FileObjectSource, MmapSource
 from lazydcm.synth import ImagePixel
 from lazydcm.uids import DEFLATED_EXPLICIT_LE, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE
+from lazydcm.walker import MAX_DEPTH
 
 ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"
 RLE = "1.2.840.10008.1.2.5"
@@ -1541,3 +1542,72 @@ def test_random_datasets_are_walked_to_their_pixel_data(
     assert parsed.info.photometric_interpretation == expected["PhotometricInterpretation"][0]
     frames = expected.get("NumberOfFrames", (1, 0))[0]
     assert parsed.info.number_of_frames == frames
+
+
+# -- items laid out alike are skipped in one comparison (_Layout) ---------------------
+
+
+def _functional_group_item(kind: int, i: int, ts: str) -> bytes:
+    """One of a few item layouts; `i` changes values, never lengths, within a kind."""
+    position = el(0x00200032, "DS", [-125.0, -125.0, float(i % 10)], ts)
+    content = sq(0x00209111, [el(0x00209128, "UL", i, ts)], ts)
+    if kind == 0:
+        return content + sq(0x00209113, [position], ts)
+    if kind == 1:  # a longer Image Position value: same tags, other lengths
+        longer = el(0x00200032, "DS", [-125.25, -125.0, float(i % 10)], ts)
+        return content + sq(0x00209113, [longer], ts)
+    if kind == 2:  # one more element
+        return content + sq(0x00209113, [position], ts) + el(0x00189151, "DT", "20260101", ts)
+    if kind == 3:  # an inner sequence of two items, one of them of defined length
+        inner = sq(0x00209113, [position], ts, undefined_item_length=False)
+        return content + sq(0x00289110, [position, position], ts) + inner
+    if kind == 4:  # a value with a 32-bit length (in explicit VR) that changes with i
+        return content + el(0x00420011, "OB", bytes(2 + 2 * (i % 2)), ts)
+    return b""  # kind 5: an empty item
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kinds=st.lists(st.integers(0, 5), min_size=1, max_size=40),
+    ts=st.sampled_from(ENCODINGS),
+    cut=st.none() | st.integers(1, 400),
+)
+def test_items_laid_out_alike_are_skipped_as_the_walk_would(
+    kinds: list[int], ts: str, cut: int | None
+) -> None:
+    # Arrange: runs of items laid out alike, other layouts between them, and
+    # sometimes the file cut inside the sequence.
+    items = [_functional_group_item(kind, i, ts) for i, kind in enumerate(kinds)]
+    sequence = sq(0x52009230, items, ts)
+    data = make(ts, extra=[sequence])
+    if cut is not None:
+        data = data[: data.index(sequence) + min(cut * 8, len(sequence))]
+
+    def walk() -> tuple[str, int | str]:
+        try:
+            return "ok", parse(data).pixel.offset
+        except lazydcm.LazyDcmError as exc:
+            return type(exc).__name__, str(exc)
+
+    # Act: with layouts, and with layout learning switched off.
+    learnt = walk()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("lazydcm.walker._LAYOUT_TRIES", -1)
+        walked = walk()
+
+    # Assert
+    assert learnt == walked
+    if cut is None:
+        assert learnt == ("ok", pixel_start(data, ts))
+
+
+def test_many_items_laid_out_alike_then_garbage_names_the_byte() -> None:
+    items = [_functional_group_item(0, i, EXPLICIT_LE) for i in range(50)]
+    sequence = sq(0x52009230, items, EXPLICIT_LE)
+    garbage_at = len(sequence) - 8 - len(items[-1]) - 16  # where item 49 starts
+    sequence = sequence[:garbage_at] + b"\x08\x00\x16\x00" + sequence[garbage_at + 4 :]
+    data = make(extra=[sequence])
+    offset = data.index(sequence) + garbage_at
+
+    with pytest.raises(InvalidDicomError, match=rf"at byte {offset}, found \(0008,0016\)"):
+        parse(data)
