@@ -9,6 +9,7 @@ imported when a file needs them.
 """
 
 from lazydcm.cache import CacheInfo
+from lazydcm.color import convert_color_space
 from lazydcm.errors import (
     DecodeError,
     DecoderUnavailableError,
@@ -22,6 +23,14 @@ from lazydcm.errors import (
 )
 from lazydcm.header import Header, PixelInfo
 from lazydcm.index_cache import clear_index_cache
+from lazydcm.lut import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_presentation_lut,
+    apply_rescale,
+    apply_voi_lut,
+    apply_windowing,
+)
 from lazydcm.sequence import FrameSequence, iter_pixels, pixel_array
 
 __version__ = "0.1.0"
@@ -41,7 +50,14 @@ __all__ = [
     "TruncatedFileError",
     "UnsupportedTransferSyntaxError",
     "__version__",
+    "apply_color_lut",
+    "apply_modality_lut",
+    "apply_presentation_lut",
+    "apply_rescale",
+    "apply_voi_lut",
+    "apply_windowing",
     "clear_index_cache",
+    "convert_color_space",
     "iter_pixels",
     "pixel_array",
 ]

@@ -18,9 +18,12 @@ on the decoder's array when it can.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
+from lazydcm.color import ybr_full_to_rgb_u8
 from lazydcm.decoders import Decoded, FrameSpec
 
 __all__ = [
@@ -110,26 +113,35 @@ def extend_sign(arr: NDArray[np.generic], precision: int) -> NDArray[np.generic]
     return arr
 
 
-def ybr_full_to_rgb(arr: NDArray[np.generic], bits: int) -> NDArray[np.generic]:
+def ybr_full_to_rgb(
+    arr: NDArray[np.generic], bits: int, *, in_place: bool = False
+) -> NDArray[np.generic]:
     """Convert YBR_FULL (``(..., 3)``) to RGB, rounded and clipped to `bits` bits.
 
     The ITU-R BT.601 full-range transform of PS3.3 C.7.6.3.1.2, with the chroma
-    offset ``2**(bits - 1)``; for 8-bit data it gives pydicom's values within 1.
+    offset ``2**(bits - 1)``.  8-bit samples take the fast blocked conversion of
+    :mod:`lazydcm.color`, which gives pydicom's values; wider ones are converted
+    here in float32 (float64 past 16 bits).  With `in_place`, 8-bit samples are
+    converted in `arr` when it is writable and C-contiguous.
     """
+    if bits == 8 and arr.dtype == np.uint8:
+        writable = in_place and arr.flags.writeable and arr.flags.c_contiguous
+        return ybr_full_to_rgb_u8(arr, arr if writable else None)
     out_dtype = arr.dtype
-    offset = np.float32(1 << (bits - 1))
-    top = np.float32((1 << bits) - 1)
-    ybr = arr.astype(np.float32)
+    # float32 holds every 16-bit value exactly; wider samples need float64 (2**32 - 1
+    # rounds up to 2**32 in float32, which no longer fits the samples' dtype).
+    real: Any = np.float32 if bits <= 16 else np.float64
+    offset = real(1 << (bits - 1))
+    top = real((1 << bits) - 1)
+    ybr = arr.astype(real)
     y = ybr[..., 0]
     cb = ybr[..., 1] - offset
     cr = ybr[..., 2] - offset
     rgb = np.empty_like(ybr)
-    rgb[..., 0] = y + np.float32(1.402) * cr
-    rgb[..., 1] = (
-        y - np.float32(0.114 * 1.772 / 0.587) * cb - np.float32(0.299 * 1.402 / 0.587) * cr
-    )
-    rgb[..., 2] = y + np.float32(1.772) * cb
-    rgb += np.float32(0.5)
+    rgb[..., 0] = y + real(1.402) * cr
+    rgb[..., 1] = y - real(0.114 * 1.772 / 0.587) * cb - real(0.299 * 1.402 / 0.587) * cr
+    rgb[..., 2] = y + real(1.772) * cb
+    rgb += real(0.5)
     np.floor(rgb, out=rgb)
     np.clip(rgb, 0, top, out=rgb)
     return rgb.astype(out_dtype)
@@ -177,6 +189,7 @@ def finish_frame(decoded: Decoded, spec: FrameSpec, raw: bool) -> tuple[np.ndarr
     ):
         arr = mask_unused_bits(arr, spec.bits_stored, spec.pixel_representation == 1)
     if not raw and pi in _YBR_SYNTAXES_CORRECTED and arr.ndim == 3:
-        arr = ybr_full_to_rgb(arr, min(spec.bits_stored, 8 * arr.dtype.itemsize))
+        bits = min(spec.bits_stored, 8 * arr.dtype.itemsize)
+        arr = ybr_full_to_rgb(arr, bits, in_place=True)  # the decoder's array is ours
         pi = "RGB"
     return arr, pi
