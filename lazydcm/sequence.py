@@ -22,25 +22,36 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from lazydcm import index_cache
 from lazydcm.cache import CacheInfo, FrameCache
+from lazydcm.dataset_input import resolve
 from lazydcm.decoders import J2K_SYNTAXES, FrameDecoder, FrameSpec, select
 from lazydcm.errors import DecodeError, FrameIndexError, LazyDcmWarning, TruncatedFileError
+from lazydcm.groups import FunctionalGroups
 from lazydcm.header import Header, ParsedHeader, PixelInfo, read_header
 from lazydcm.index import FrameIndex, IndexKind, Pieces, build_index
 from lazydcm.pixels import finish_frame, stored_as_returned
 from lazydcm.source import ByteSource, open_source
 
-__all__ = ["DEFAULT_CACHE_BYTES", "FrameSequence", "iter_pixels", "pixel_array"]
+if TYPE_CHECKING:
+    import dask.array
+
+__all__ = [
+    "DEFAULT_ARRAY_WARN_BYTES", "DEFAULT_CACHE_BYTES", "FrameSequence", "iter_pixels",
+    "pixel_array",
+]  # fmt: skip
 
 #: The default budget of a sequence's frame cache.
 DEFAULT_CACHE_BYTES = 128 << 20
+#: The default size past which ``np.asarray(frames)`` warns (1 GiB).
+DEFAULT_ARRAY_WARN_BYTES = 1 << 30
 
-#: What a sequence can read: a path, a bytes-like object or a binary file object.
+#: What a sequence can read: a path, a bytes-like object, a binary file object or a
+#: pydicom Dataset.
 Source = Any
 
 
@@ -49,9 +60,12 @@ class FrameSequence:
 
     Parameters
     ----------
-    source : path, bytes-like or binary file object
+    source : path, bytes-like, binary file object or pydicom Dataset
         The DICOM file.  A path is memory-mapped; a file object is read under a
-        lock with its position restored, and never closed by lazydcm.
+        lock with its position restored, and never closed by lazydcm.  A Dataset
+        read from a file is read from that file when the file still holds what the
+        dataset does, else written out to memory and read from there
+        (:mod:`lazydcm.dataset_input`).
     cache_bytes : int, optional
         Budget of the decoded-frame cache in bytes (default 128 MiB); 0 disables it.
     raw : bool, optional
@@ -71,6 +85,9 @@ class FrameSequence:
         A folder where the parsed header and frame table of a file opened by path
         are kept between processes (they are always kept in this process while
         the file is unchanged; see :func:`lazydcm.clear_index_cache`).
+    array_warn_bytes : int or None, optional
+        ``np.asarray(frames)`` warns (:class:`~lazydcm.LazyDcmWarning`) when all
+        frames together take more bytes than this (default 1 GiB); None: never.
 
     Examples
     --------
@@ -88,8 +105,13 @@ class FrameSequence:
         workers: int | None = None,
         overrides: Mapping[str, Any] | None = None,
         index_dir: str | os.PathLike[str] | None = None,
+        array_warn_bytes: int | None = DEFAULT_ARRAY_WARN_BYTES,
     ) -> None:
+        source = resolve(source)
         src, owned = open_source(source)
+        #: What the file was when opened (device, inode, ...), None if not a local file.
+        self._status: os.stat_result | None = getattr(src, "status", None)
+        self._array_warn_bytes = array_warn_bytes
         #: The file's path, when it has one: worker processes open it themselves.
         self._path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
         self._workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
@@ -109,6 +131,7 @@ class FrameSequence:
             self._info = parsed.info
             self._header = parsed.header
             self._parsed = parsed
+            self._groups: FunctionalGroups | None = None  # read on first frame_header()
             self._spec = FrameSpec.from_header(parsed)
             self._decoder: FrameDecoder = select(parsed.transfer_syntax, decoder)
         except BaseException:
@@ -160,6 +183,35 @@ class FrameSequence:
     def header(self) -> Header:
         """The elements the header walk kept, by keyword (read-only)."""
         return self._header
+
+    def frame_header(self, i: int | None) -> Header:
+        """The header as it applies to frame `i`, with its functional groups merged in.
+
+        For an enhanced multi-frame file, the values of the macros lazydcm reads
+        (Pixel Value Transformation, Frame VOI LUT, Pixel Measures) come from frame
+        `i`'s item of the Per-Frame Functional Groups Sequence, else from the Shared
+        Functional Groups Sequence, else from the top level (PS3.3 C.7.6.16); `i`
+        None takes the shared ones only.  A file without functional groups gives
+        :attr:`header`.  The groups are read when first asked for, never on open
+        (see :mod:`lazydcm.groups`).
+
+        Raises
+        ------
+        IndexError
+            `i` is out of range.
+        InvalidDicomError
+            The functional groups are malformed, or frame `i` has no item.
+        """
+        frame = None if i is None else self._normalise(i)
+        with self._lock:
+            if self._groups is None:
+                self._groups = FunctionalGroups(self._parsed, self._parsed.source)
+            groups = self._groups
+        self._enter_read()
+        try:
+            return groups.header(frame)
+        finally:
+            self._exit_read()
 
     @property
     def offset_table(self) -> IndexKind:
@@ -214,6 +266,48 @@ class FrameSequence:
     def cache_info(self) -> CacheInfo:
         """Hits, misses, evictions, current bytes and max bytes of the frame cache."""
         return self._cache.info()
+
+    # -- other array libraries ---------------------------------------------------
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """All frames, stacked as ``frames[:]``: ``np.asarray(frames)`` (NumPy protocol).
+
+        Warns (:class:`~lazydcm.LazyDcmWarning`) when they take more than the
+        ``array_warn_bytes`` the sequence was opened with.  Frames are decoded into
+        a new array, so ``copy=False`` cannot be honoured (``ValueError``).
+        """
+        if copy is False:
+            raise ValueError("frames are decoded into a new array: np.asarray cannot avoid a copy")
+        limit = self._array_warn_bytes
+        if limit is not None and self.nbytes > limit:
+            warnings.warn(
+                f"{self._source.name}: np.asarray decodes all {len(self)} frames into one "
+                f"array of {self.nbytes:,} bytes (more than array_warn_bytes={limit:,}); "
+                "iterate over the frames, slice them, or use to_dask() instead",
+                LazyDcmWarning,
+                stacklevel=2,
+            )
+        frames = self[:]
+        return frames if dtype is None else frames.astype(dtype, copy=False)
+
+    def to_dask(self, frames_per_chunk: int = 1) -> dask.array.Array:
+        """The frames as a Dask array whose tasks open the file by path where they run.
+
+        Shaped :attr:`shape`, of :attr:`dtype`, in chunks of `frames_per_chunk`
+        frames; for the threaded, process and ``dask.distributed`` schedulers alike
+        (see :mod:`lazydcm.dask_array`).  Needs the ``dask`` extra.
+
+        Raises
+        ------
+        ValueError
+            The sequence was not opened from a path (bytes, a file object, an
+            in-memory Dataset), or `frames_per_chunk` is not a positive int.
+        ImportError
+            Dask is not installed (``pip install "lazydcm[dask]"``).
+        """
+        from lazydcm.dask_array import to_dask
+
+        return to_dask(self, frames_per_chunk)
 
     def __len__(self) -> int:
         return self._index.count
@@ -290,6 +384,15 @@ class FrameSequence:
             return self._source.view(offsets[0], lengths[0])
         finally:
             self._exit_read()
+
+    def stored_pieces(self, i: int) -> Pieces:
+        """Where frame `i`'s stored bytes are: the offsets and lengths of its pieces.
+
+        A piece is one fragment's value for encapsulated data (PS3.5 A.4), or the
+        frame's one span for native data.  Offsets are in the file (in the inflated
+        dataset for a deflated file).  Reads item headers, never pixel bytes.
+        """
+        return self._pieces(self._normalise(i))
 
     def _normalise(self, i: Any) -> int:
         n = self._index.count

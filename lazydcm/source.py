@@ -322,8 +322,8 @@ def open_source(src: Any) -> tuple[ByteSource, bool]:
         return BufferSource(src), True
     except TypeError:
         raise TypeError(
-            "source must be a path, a bytes-like object or a binary file object, "
-            f"not {type(src).__name__}"
+            "source must be a path, a bytes-like object, a binary file object or a "
+            f"pydicom Dataset, not {type(src).__name__}"
         ) from None
 
 

@@ -1,0 +1,219 @@
+"""pydicom ``Dataset`` input: what lazydcm reads when it is given a dataset.
+
+Contract: :func:`resolve` returns its argument unchanged unless it is a pydicom
+``Dataset`` (recognised by its class's module and name, so that pydicom is never
+imported for other input, and never required), and otherwise the path or the
+bytes lazydcm reads instead, so that frames are what ``ds.pixel_array`` gives:
+
+* **Read from a file** (``ds.filename`` names a regular file): the path, so the
+  file is memory-mapped, read a frame at a time, and worker processes and Dask
+  tasks can open it themselves -- provided the file still holds what the dataset
+  holds.  lazydcm compares the file's modification time with the one pydicom
+  recorded (``ds.timestamp``), the transfer syntax and the Image Pixel module
+  (PS3.3 C.7.6.3) with the file's header, and, when the dataset holds its pixel
+  data as a value that may have been changed (read and converted, or assigned),
+  that value with the file's bytes (one pass over them, at memory speed when the
+  file is in the page cache).  A dataset whose pixel data were never read
+  (``stop_before_pixels``, a deferred read) or never converted is as its file.
+  Other attributes (windowing, rescale, LUTs) are the file's.
+* **Changed in memory, or read from a buffer, or built in memory**: the dataset is
+  written with ``pydicom.dcmwrite`` to memory, keeping its transfer syntax (File
+  Meta is completed where it lacks one), and that is read.  This costs one copy
+  of the pixel data for as long as the sequence is open; it is what keeps the
+  header -- which lazydcm walks itself -- and the pixels consistent, where taking
+  ``PixelData`` alone would need the header rebuilt from pydicom's values.
+* **Its file changed and its pixel data were not read** (a deferred read): a
+  :class:`~lazydcm.errors.LazyDcmError`, since neither the file nor the dataset
+  holds what it held when it was read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import numpy as np
+
+from lazydcm.errors import InvalidDicomError, LazyDcmError
+from lazydcm.header import ParsedHeader, read_header
+from lazydcm.source import MmapSource
+
+__all__ = ["is_dataset", "resolve"]
+
+#: Image Pixel module keywords (PS3.3 C.7.6.3) and Number of Frames: what must
+#: agree between a dataset and its file for the file to be read instead.
+_DESCRIBING = (
+    "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "PhotometricInterpretation", "PlanarConfiguration",
+    "NumberOfFrames",
+)  # fmt: skip
+_PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData",
+               0x7FE00009: "DoubleFloatPixelData"}  # fmt: skip
+_SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0", False: b"\xff\xfe\xe0\xdd"}
+_COMPARE_CHUNK = 64 << 20  # bytes of pixel data compared at a time
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def is_dataset(obj: Any) -> bool:
+    """True for a pydicom ``Dataset`` (or subclass), without importing pydicom."""
+    return any(
+        cls.__name__ == "Dataset" and cls.__module__ == "pydicom.dataset"
+        for cls in type(obj).__mro__
+    )
+
+
+def resolve(src: Any) -> Any:
+    """`src` itself, or for a pydicom Dataset the path or bytes to read (see above)."""
+    if isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)) or not is_dataset(src):
+        return src
+    path = _file_path(src)
+    if path is None:
+        return _serialized(src)
+    differs = _differs_from_file(src, path)
+    if differs is None:
+        return path
+    if not _pixels_in_memory(src):
+        raise LazyDcmError(
+            f"{path}: {differs}, and the dataset's pixel data were not read from it "
+            "(a deferred read or stop_before_pixels): read the dataset again"
+        )
+    return _serialized(src)
+
+
+def _file_path(ds: Any) -> str | None:
+    """The dataset's file, when it names a regular file."""
+    filename = getattr(ds, "filename", None)
+    if not isinstance(filename, (str, os.PathLike)):
+        return None
+    path = os.fspath(filename)
+    return path if os.path.isfile(path) else None
+
+
+def _pixel_element(ds: Any) -> Any:
+    """The dataset's pixel element without reading a deferred value, or None."""
+    for tag in _PIXEL_TAGS:
+        if tag in ds:
+            return ds.get_item(tag, keep_deferred=True)
+    return None
+
+
+def _pixels_in_memory(ds: Any) -> bool:
+    element = _pixel_element(ds)
+    return element is not None and element.value is not None
+
+
+def _differs_from_file(ds: Any, path: str) -> str | None:
+    """What differs between the dataset and its file, or None when nothing does."""
+    try:
+        recorded = getattr(ds, "timestamp", None)
+        if recorded is not None and os.stat(path).st_mtime != recorded:
+            return "the file was modified after the dataset was read from it"
+        source = MmapSource(path)
+    except (OSError, LazyDcmError) as exc:  # gone meanwhile, unreadable, not a file
+        return f"the file cannot be read ({exc})"
+    parsed: ParsedHeader | None = None
+    try:
+        parsed = read_header(source)
+        return _header_differs(ds, parsed) or _pixels_differ(ds, parsed)
+    except LazyDcmError as exc:
+        return f"the file no longer reads as the dataset's ({exc})"
+    finally:
+        if parsed is not None and parsed.source is not source:
+            parsed.source.close()  # an inflated copy of a deflated dataset
+        source.close()
+
+
+def _header_differs(ds: Any, parsed: ParsedHeader) -> str | None:
+    meta = getattr(ds, "file_meta", None)
+    syntax = None if meta is None else meta.get("TransferSyntaxUID")
+    if syntax is not None and str(syntax) != parsed.transfer_syntax.uid:
+        return f"the dataset's transfer syntax is {syntax}, the file's {parsed.transfer_syntax.uid}"
+    for keyword in _DESCRIBING:
+        if keyword not in ds:
+            continue
+        mine, theirs = _plain(ds.get(keyword)), _plain(parsed.header.get(keyword))
+        if mine != theirs:
+            return f"the dataset's {keyword} is {mine!r}, the file's {theirs!r}"
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """A header value as plain Python, so pydicom's and lazydcm's compare equal."""
+    if value is None or isinstance(value, (str, bytes)):
+        return value.strip() if isinstance(value, str) else value
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return tuple(_plain(v) for v in value)
+    with contextlib.suppress(TypeError, ValueError):
+        return int(value)
+    return value
+
+
+def _pixels_differ(ds: Any, parsed: ParsedHeader) -> str | None:
+    """Compare a pixel value the dataset holds (and may have changed) with the file's."""
+    element = _pixel_element(ds)
+    if element is None or type(element).__name__ == "RawDataElement":
+        return None  # never read, deferred, or as read from the file
+    if _PIXEL_TAGS.get(int(element.tag)) != parsed.pixel.keyword:
+        return (
+            f"the dataset's pixel element is {element.keyword}, the file's {parsed.pixel.keyword}"
+        )
+    value = element.value
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        return f"the dataset's {element.keyword} is not bytes"
+    mine = memoryview(value).cast("B")
+    source, start = parsed.source, parsed.pixel.value_offset
+    if parsed.pixel.length is None:
+        # Encapsulated (PS3.5 A.4): pydicom's value ends where the Sequence Delimiter starts.
+        end = start + len(mine)
+        delimiter = _SEQUENCE_DELIMITER[parsed.transfer_syntax.little_endian]
+        if end + 4 > source.size or bytes(source.view(end, 4)) != delimiter:
+            return "the dataset's pixel data differ from the file's"
+    elif len(mine) != parsed.pixel.length:
+        return "the dataset's pixel data differ from the file's"
+    for offset in range(0, len(mine), _COMPARE_CHUNK):
+        n = min(_COMPARE_CHUNK, len(mine) - offset)
+        theirs = np.frombuffer(source.view(start + offset, n), np.uint8)
+        same = np.array_equal(np.frombuffer(mine[offset : offset + n], np.uint8), theirs)
+        source.advise(start + offset, n, needed=False)
+        if not same:
+            return "the dataset's pixel data differ from the file's"
+    return None
+
+
+def _serialized(ds: Any) -> memoryview:
+    """The dataset as a DICOM file in memory, in its own transfer syntax."""
+    import copy
+    import io
+
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import UID
+
+    # A shallow copy shares the elements, which are only read; the File Meta is
+    # copied whole (a few elements), since it may be completed below.
+    clone = copy.copy(ds)
+    meta = copy.deepcopy(getattr(ds, "file_meta", None) or FileMetaDataset())
+    if "TransferSyntaxUID" not in meta:
+        implicit, little = getattr(ds, "original_encoding", (None, None))
+        meta.TransferSyntaxUID = UID(
+            "1.2.840.10008.1.2" if implicit
+            else "1.2.840.10008.1.2.2" if little is False
+            else "1.2.840.10008.1.2.1"
+        )  # fmt: skip
+    # File Meta must name the SOP Class and Instance (PS3.10 7.1); placeholders when
+    # the dataset has none, which lazydcm does not read anyway.
+    if "MediaStorageSOPClassUID" not in meta:
+        meta.MediaStorageSOPClassUID = UID(ds.get("SOPClassUID") or _SECONDARY_CAPTURE)
+    if "MediaStorageSOPInstanceUID" not in meta:
+        meta.MediaStorageSOPInstanceUID = UID(ds.get("SOPInstanceUID") or "2.25.0")
+    clone.file_meta = meta
+    buffer = io.BytesIO()
+    try:
+        pydicom.dcmwrite(buffer, clone, enforce_file_format=True)
+    except Exception as exc:  # pydicom's writer raises many kinds; the cause is kept
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InvalidDicomError(
+            f"the pydicom Dataset could not be written out to be read: {first_line}"
+        ) from exc
+    return buffer.getbuffer()
