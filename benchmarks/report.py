@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -24,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "benchmarks.md"
 
-#: (issue, group, contender, "faster"|"within", factor): lazydcm must be `factor`
-#: times faster than the contender, or within `factor` times its time.
+#: (issue, group, contender, "faster"|"within"|"within a share", factor): lazydcm
+#: must be `factor` times faster than the contender, within `factor` times its
+#: time, or within `factor` times its time divided among the machine's cores.
 TARGETS = [
     (2, "native random access", "pydicom", "faster", 3.0),
     (2, "native random access", "highdicom", "faster", 1.5),
@@ -38,7 +40,7 @@ TARGETS = [
     (4, "open + frame 0, 5,000-item", "pydicom", "faster", 20.0),
     (4, "request: open + one random frame", "pydicom", "faster", 50.0),
     (4, "parallel iteration", "pydicom", "faster", 1.6),
-    (4, "parallel iteration", "lazydcm_serial", "faster", 2 / 1.15),  # within 1.15x of serial/2
+    (4, "parallel iteration", "lazydcm_serial", "within a share", 1.15),
     (6, "ybr to rgb 800x600", "pillow", "faster", 1.0),
     (6, "ybr to rgb 800x600", "pydicom", "faster", 2.0),
 ]
@@ -59,6 +61,30 @@ NOTES = """## Notes
   the ratio moved between 1.28x and 1.52x over five runs on 2026-11-24 (median
   1.37x): the 1.33x target of issue 2 is not met reliably; against the `pread`
   floor it was 1.02x-1.07x.
+- **Memory (issue 4).**  `tests/test_memory.py` iterates every frame of a 1.5 GB
+  native file (3,000 x 512x512 uint16) in a fresh process and reads `VmHWM`: with
+  `cache_bytes=64 MiB` the peak grows by the cache and a few MiB (+65.4 MiB
+  measured, bound 64 + 48 MiB); with `cache_bytes=0` by +1.4 MiB, against +1.6 MiB
+  for `pydicom.pixels.iter_pixels` (bound: pydicom's + 16 MiB).  Frames are read
+  with `pread`, so the file's pages are never mapped into the process while
+  frames are read; mapping them and releasing them with `madvise` measured slower
+  (see the first note).
+- **Parallel iteration (issue 4).**  pylibjpeg's codecs hold the GIL, so
+  `workers=2` decodes in two worker processes that open the file by path and
+  return frames through a shared-memory ring (311 µs a frame of transport against
+  1,116 µs pickled: see `lazydcm/parallel/__init__.py`).  On an idle machine the
+  ratio to serial/2 was 1.06-1.11x; it needs both cores, and a run that shares
+  them with other work is slower in proportion.
+- **Opening a 5,000-item Per-Frame Functional Groups Sequence (issue 4).**  The
+  header walk reads each element header once, and an item whose element headers
+  are byte for byte those of an item before it is skipped in one comparison
+  (`lazydcm/walker.py`, `_Layout`): 10 ms instead of 45 ms for this file.  Files
+  whose items differ in layout (varying value lengths) are walked header by
+  header, at about 0.35 µs a header.  Each round empties the process-wide index
+  cache first; with it warm, opening again takes 0.05-0.09 ms.
+- **YBR_FULL -> RGB (issue 6).**  8-bit frames are converted in blocks of 16,384
+  pixels in float32 (`lazydcm/color.py`), within 1 of pydicom for every one of
+  the 2**24 inputs; Pillow's C conversion is the reference.
 - **Noise.**  This is a 2-core virtual machine on a shared host: absolute times vary
   by up to 1.5x between runs (and within a run for the slow contenders); the
   ratios compare contenders measured in the same run.
@@ -128,6 +154,11 @@ def write(results: dict[str, object]) -> str:
         if kind == "faster":
             target, met = f"≥ {factor}x faster than {contender}", ratio >= factor
             measured = f"{ratio:.2f}x"
+        elif kind == "within a share":
+            cores = os.cpu_count() or 1
+            share = ratio / cores  # lazydcm's time over (the contender's / cores)
+            target, met = f"within {factor}x of {contender} / {cores} cores", 1 / share <= factor
+            measured = f"{1 / share:.2f}x its share"
         else:
             target, met = f"within {factor}x of {contender}", 1 / ratio <= factor
             measured = f"{1 / ratio:.2f}x its time"
