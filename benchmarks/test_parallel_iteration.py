@@ -2,12 +2,14 @@
 
 pylibjpeg's openjpeg holds the GIL, so lazydcm decodes ahead in worker processes
 (``workers=2`` on this 2-core machine).  Contenders, same file, every frame
-decoded by openjpeg:
+decoded by openjpeg unless said otherwise:
 
 * lazydcm ``for frame in FrameSequence(path, workers=2)``: open, start the two
   worker processes, iterate;
 * lazydcm serial, ``workers=0``: the serial decode time;
-* pydicom ``pydicom.pixels.iter_pixels(path, decoding_plugin="pylibjpeg")``.
+* pydicom ``pydicom.pixels.iter_pixels(path, decoding_plugin="pylibjpeg")``;
+* highdicom ``ImageFileReader(path).read_frame(i)`` for every frame (decoded by
+  the plugin pydicom chooses).
 
 Issue 4's targets: lazydcm at least 1.6x faster than pydicom, and within 1.15x
 of (serial time / number of cores), i.e. ``serial / lazydcm >= cores / 1.15``.
@@ -101,5 +103,15 @@ def test_pydicom(benchmark: BenchmarkFixture, j2k_file: Path) -> None:
 
     def iterate() -> int:
         return _iterate(iter_pixels(j2k_file, decoding_plugin="pylibjpeg"))
+
+    assert benchmark.pedantic(iterate, rounds=ROUNDS, iterations=1) == FRAMES
+
+
+def test_highdicom(benchmark: BenchmarkFixture, j2k_file: Path) -> None:
+    from highdicom.io import ImageFileReader
+
+    def iterate() -> int:
+        with ImageFileReader(j2k_file) as reader:
+            return _iterate(reader.read_frame(i) for i in range(reader.number_of_frames))
 
     assert benchmark.pedantic(iterate, rounds=ROUNDS, iterations=1) == FRAMES

@@ -5,7 +5,8 @@ frame table for as long as the file is unchanged, so the requests after it do no
 Contenders, same file, same random frames:
 
 * lazydcm ``FrameSequence(path)[i]`` per request (the process-wide index cache warm);
-* pydicom ``pydicom.pixels.pixel_array(path, index=i, decoding_plugin="pylibjpeg")``.
+* pydicom ``pydicom.pixels.pixel_array(path, index=i, decoding_plugin="pylibjpeg")``;
+* highdicom ``ImageFileReader(path)`` opened and ``read_frame(i)`` per request.
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ def test_pydicom(benchmark: BenchmarkFixture, jpeg_file: Path) -> None:
 
     def request(i: int) -> np.ndarray:
         return pixel_array(jpeg_file, index=i, decoding_plugin="pylibjpeg")
+
+    result = benchmark.pedantic(per_frame(random_indices(FRAMES), request), rounds=30)
+    assert result.shape == (64, 64)
+
+
+def test_highdicom(benchmark: BenchmarkFixture, jpeg_file: Path) -> None:
+    from highdicom.io import ImageFileReader
+
+    def request(i: int) -> np.ndarray:
+        with ImageFileReader(jpeg_file) as reader:
+            return reader.read_frame(i)
 
     result = benchmark.pedantic(per_frame(random_indices(FRAMES), request), rounds=30)
     assert result.shape == (64, 64)
