@@ -80,6 +80,8 @@ def _product(x: NDArray[np.float32], out: NDArray[np.float32], forward: bool) ->
 def _convert(arr: NDArray[np.uint8], out: NDArray[np.uint8], to_rgb: bool) -> None:
     """Convert the flat uint8 triplets of `arr` into `out` (which may be `arr`)."""
     n = min(len(arr), BLOCK_PIXELS * 3)
+    if not n:  # an empty image: nothing to convert (and no block size to step by)
+        return
     signed = np.empty(n, dtype=np.uint8)
     x = np.empty(n, dtype=_F32)
     y = np.empty(n, dtype=_F32)
@@ -110,17 +112,14 @@ def ybr_full_to_rgb_u8(arr: np.ndarray, out: np.ndarray | None = None) -> np.nda
     arr : numpy.ndarray
         uint8, last axis Y, Cb, Cr.
     out : numpy.ndarray, optional
-        Where to write the result (C-contiguous, same shape; may be `arr`).
+        Where to write the result (uint8, C-contiguous, same shape; may be `arr`).
 
     Returns
     -------
     numpy.ndarray
         The RGB samples: ``out``, or a new array.
     """
-    flat = np.ascontiguousarray(arr).reshape(-1)
-    result = np.empty(arr.shape, dtype=np.uint8) if out is None else out
-    _convert(flat, result.reshape(-1), to_rgb=True)
-    return result
+    return _convert_into(arr, out, to_rgb=True)
 
 
 def rgb_to_ybr_full(arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -128,10 +127,21 @@ def rgb_to_ybr_full(arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
 
     Parameters are those of :func:`ybr_full_to_rgb_u8`.
     """
-    flat = np.ascontiguousarray(arr).reshape(-1)
-    result = np.empty(arr.shape, dtype=np.uint8) if out is None else out
-    _convert(flat, result.reshape(-1), to_rgb=False)
-    return result
+    return _convert_into(arr, out, to_rgb=False)
+
+
+def _convert_into(arr: np.ndarray, out: np.ndarray | None, to_rgb: bool) -> np.ndarray:
+    """Convert `arr` into `out` (or a new array) and return it."""
+    if out is None:
+        out = np.empty(arr.shape, dtype=np.uint8)
+    elif out.shape != arr.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        # A reshaped non-contiguous `out` would be a copy, and the result would be lost.
+        raise ValueError(
+            f"'out' must be a C-contiguous uint8 array of shape {arr.shape}, got "
+            f"{out.dtype} {out.shape}"
+        )
+    _convert(np.ascontiguousarray(arr).reshape(-1), out.reshape(-1), to_rgb)
+    return out
 
 
 def convert_color_space(
@@ -153,9 +163,11 @@ def convert_color_space(
         ``"RGB"``, ``"YBR_FULL"`` or ``"YBR_FULL_422"`` (Photometric Interpretation
         values, PS3.3 C.7.6.3.1.2).
     per_frame : bool, optional
-        If True, convert `arr` in place and return it (it must be writable and
-        C-contiguous); otherwise return a new array.  The conversion works in
-        blocks either way, so it never needs more than a few hundred KiB extra.
+        If True and `arr` holds several frames (4 dimensions), convert it in place
+        and return it, as pydicom does (a read-only or non-contiguous `arr` is
+        converted into a new array instead); otherwise return a new array.  The
+        conversion works in blocks either way, so it never needs more than a few
+        hundred KiB extra.
 
     Returns
     -------
@@ -182,6 +194,6 @@ def convert_color_space(
         return arr
     if arr.ndim < 1 or arr.shape[-1] != 3:
         raise ValueError(f"Expected samples of 3 channels on the last axis, got shape {arr.shape}")
-    in_place = per_frame and arr.flags.c_contiguous and arr.flags.writeable
+    in_place = per_frame and arr.ndim == 4 and arr.flags.c_contiguous and arr.flags.writeable
     out = arr if in_place else None
     return ybr_full_to_rgb_u8(arr, out) if to_rgb else rgb_to_ybr_full(arr, out)

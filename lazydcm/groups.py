@@ -202,7 +202,7 @@ class FunctionalGroups:
                 self._not_an_item(span.tag, pos, tag)
             found.append(pos)
             if length != UNDEFINED:
-                self._check(ITEM, pos, pos + 8, length, span.tag, end)
+                _check(walker, ITEM, pos, pos + 8, length, span.tag, end)
                 pos += 8 + length
                 continue
             pos = self._skip_item(walker, pos + 8, span, end)
@@ -222,10 +222,9 @@ class FunctionalGroups:
                 as_un = vr == b"UN"
                 pos = walker.skip_sequence(tag, vpos, implicit or as_un, little or as_un)
             else:
-                self._check(tag, pos, vpos, length, span.tag, end)
+                _check(walker, tag, pos, vpos, length, span.tag, end)
                 pos = vpos + length
-            if pos > end:
-                self._past_end(tag, at, pos, span.tag, end)
+            walker.check_inside(tag, at, pos, span.tag, end)
 
     def _read_items(
         self, walker: Walker, span: SequenceSpan, *, first_only: bool = False
@@ -240,7 +239,9 @@ class FunctionalGroups:
             group, elem, _ = header.unpack_from(walker.buf, pos - walker.base)
             if group << 16 | elem == SEQUENCE_DELIMITER and end is None:
                 break
+            item_at = pos
             item, pos = self._read_item(walker, pos, span, span.tag, end, 0)
+            walker.check_inside(ITEM, item_at, pos, span.tag, end)
             items.append(item)
             if first_only:
                 break
@@ -267,7 +268,7 @@ class FunctionalGroups:
             self._not_an_item(parent, pos, group << 16 | elem)
         item_end = None
         if length != UNDEFINED:
-            self._check(ITEM, pos, pos + 8, length, parent, parent_end)
+            _check(walker, ITEM, pos, pos + 8, length, parent, parent_end)
             item_end = pos + 8 + length
         pos += 8
         values: _Item = {}
@@ -281,22 +282,21 @@ class FunctionalGroups:
             inner_implicit, inner_little = implicit or as_un, little or as_un
             if tag in GROUP_SEQUENCES and depth < _MAX_NESTING:
                 items, end = self._read_sequence(
-                    walker, tag, vpos, el_len, span, inner_implicit, inner_little, depth + 1
+                    walker, tag, pos, vpos, el_len, span, inner_implicit, inner_little, depth + 1
                 )
                 values[GROUP_SEQUENCES[tag]] = (items, pos)
                 next_pos = end
             elif el_len == UNDEFINED:
                 next_pos = walker.skip_sequence(tag, vpos, inner_implicit, inner_little)
             else:
-                self._check(tag, pos, vpos, el_len, ITEM, item_end)
+                _check(walker, tag, pos, vpos, el_len, ITEM, item_end)
                 if tag in GROUP_ELEMENTS:
                     keyword, dictionary_vr = GROUP_ELEMENTS[tag]
                     data = walker.bytes_at(vpos, el_len, tag)
                     raw = Raw.of(tag, vr, dictionary_vr, data, pos, little)
                     values[keyword] = (decode(raw, self._signed), pos)
                 next_pos = vpos + el_len
-            if item_end is not None and next_pos > item_end:
-                self._past_end(tag, pos, next_pos, ITEM, item_end)
+            walker.check_inside(tag, pos, next_pos, ITEM, item_end)
             pos = next_pos
         return values, pos
 
@@ -304,6 +304,7 @@ class FunctionalGroups:
         self,
         walker: Walker,
         tag: int,
+        at: int,
         pos: int,
         length: int,
         span: SequenceSpan,
@@ -311,10 +312,10 @@ class FunctionalGroups:
         little: bool,
         depth: int,
     ) -> tuple[tuple[_Item, ...], int]:
-        """Decode the items of a macro's sequence whose value starts at `pos`."""
+        """Decode the items of a macro's sequence (element at `at`, value at `pos`)."""
         end = None if length == UNDEFINED else pos + length
         if end is not None:
-            walker.check_value(tag, pos, pos, length)
+            walker.check_value(tag, at, pos, length)
         items: list[_Item] = []
         header = _item_struct(little)
         while end is None or pos < end:
@@ -323,30 +324,13 @@ class FunctionalGroups:
             if group << 16 | elem == SEQUENCE_DELIMITER:
                 pos += 8
                 break
+            item_at = pos
             item, pos = self._read_item(walker, pos, span, tag, end, depth, implicit, little)
+            walker.check_inside(ITEM, item_at, pos, tag, end)
             items.append(item)
         return tuple(items), pos
 
     # -- errors --------------------------------------------------------------------
-
-    def _check(
-        self, tag: int, at: int, vpos: int, length: int, parent: int, parent_end: int | None
-    ) -> None:
-        """The value of `tag` at `at` must end inside the file and inside its parent."""
-        if vpos + length > self._source.size:
-            raise InvalidDicomError(
-                f"{self._source.name}: {format_tag(tag)} at byte {at} has a length of "
-                f"{length} bytes from byte {vpos}, past the end of the file at byte "
-                f"{self._source.size}"
-            )
-        if parent_end is not None and vpos + length > parent_end:
-            self._past_end(tag, at, vpos + length, parent, parent_end)
-
-    def _past_end(self, tag: int, at: int, stop: int, parent: int, parent_end: int) -> None:
-        raise InvalidDicomError(
-            f"{self._source.name}: {format_tag(tag)} at byte {at} ends at byte {stop}, past the "
-            f"end of the {format_tag(parent)} that contains it (byte {parent_end})"
-        )
 
     def _not_an_item(self, sequence: int, pos: int, found: int) -> None:
         raise InvalidDicomError(
@@ -359,6 +343,20 @@ class FunctionalGroups:
             f"{self._source.name}: expected an element or an item delimiter (FFFE,E00D) in "
             f"an item of {format_tag(sequence)} at byte {pos}, found {format_tag(found)}"
         )
+
+
+def _check(
+    walker: Walker,
+    tag: int,
+    at: int,
+    vpos: int,
+    length: int,
+    parent: int,
+    parent_end: int | None,
+) -> None:
+    """The value of `tag` at `at` must end inside the file and inside its parent."""
+    walker.check_value(tag, at, vpos, length)
+    walker.check_inside(tag, at, vpos + length, parent, parent_end)
 
 
 def _plain(value: Any) -> Any:

@@ -279,8 +279,6 @@ def _read_meta(walker: Walker, kept: dict[int, Raw]) -> int:
             f"{walker.name}: the file ends at byte {size}, inside the File Meta group whose "
             f"(0002,0000) 'File Meta Information Group Length' says it ends at byte {group_end}"
         )
-    if pos == 132 and size == 132:
-        raise InvalidDicomError(f"{walker.name}: the file ends after its preamble")
     return pos
 
 

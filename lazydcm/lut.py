@@ -38,6 +38,7 @@ from lazydcm import uids
 from lazydcm.errors import InvalidDicomError
 from lazydcm.palettes import MAX_ENTRIES, expand_segmented, well_known_palette
 from lazydcm.sequence import FrameSequence
+from lazydcm.tags import format_tag
 
 __all__ = [
     "apply_color_lut",
@@ -64,24 +65,30 @@ def _values(source: Source, frame: int | None) -> Mapping[str, Any]:
     return source
 
 
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, tuple) and value else value
+def _number(value: Any, tag: int, index: int = 0) -> float:
+    """Value `index` of a DS value as a float (a single value whatever `index`);
+    InvalidDicomError naming `tag` when it is not a number."""
+    picked = value[index] if isinstance(value, tuple) and value else value
+    if isinstance(picked, bool) or not isinstance(picked, (int, float)):
+        raise InvalidDicomError(f"{format_tag(tag)} value {value!r} is invalid; expected a number")
+    return float(picked)
 
 
-def _number(values: Mapping[str, Any], keyword: str, tag: str) -> float:
-    """A DS value as a float; InvalidDicomError when it is not a number."""
-    value = _first(values[keyword])
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidDicomError(f"{tag} {keyword!r} value {values[keyword]!r} is not a number")
-    return float(value)
+def _rescale(values: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(slope, intercept) of the rescale operation (PS3.3 C.11.1.1.2), when it is given."""
+    slope, intercept = values.get("RescaleSlope"), values.get("RescaleIntercept")
+    if slope is None or intercept is None:
+        return None
+    return _number(slope, 0x00281053), _number(intercept, 0x00281052)
 
 
 def _little_endian(values: Mapping[str, Any]) -> bool:
-    """The byte order of OW values, from the Transfer Syntax UID (little when unknown)."""
-    try:
-        return uids.lookup(str(values.get("TransferSyntaxUID", uids.EXPLICIT_LE))).little_endian
-    except (KeyError, ValueError, NotImplementedError):
-        return True
+    """The byte order of OW values, from the Transfer Syntax UID (little when absent).
+
+    Explicit VR Big Endian is the only big endian transfer syntax (PS3.5 A.3);
+    every other one, known to lazydcm or not, is little endian.
+    """
+    return str(values.get("TransferSyntaxUID", "")).strip() != uids.EXPLICIT_BE
 
 
 def _descriptor(item: Mapping[str, Any], tag: str) -> tuple[int, int, int]:
@@ -90,10 +97,16 @@ def _descriptor(item: Mapping[str, Any], tag: str) -> tuple[int, int, int]:
     The first value is always unsigned (a US or SS descriptor read as SS gives it
     negative past 32767), 0 meaning 2**16; the second follows Pixel Representation.
     """
-    descriptor = item.get("LUTDescriptor")
-    if not isinstance(descriptor, tuple) or len(descriptor) != 3:
+    descriptor: Any = item.get("LUTDescriptor")
+    valid = (
+        isinstance(descriptor, (tuple, list))
+        and len(descriptor) == 3
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in descriptor)
+    )
+    if not valid or not 1 <= descriptor[2] <= 16:  # 8 or 16; VOI LUTs also 10 to 15
         raise InvalidDicomError(
-            f"{tag} 'LUT Descriptor' value {descriptor!r} is invalid; expected 3 numbers"
+            f"{tag} 'LUT Descriptor' value {descriptor!r} is invalid; expected 3 integers, "
+            "the third (the bits an entry) from 1 to 16"
         )
     entries, first_map, bits = (int(v) for v in descriptor)
     return (entries & 0xFFFF) or MAX_ENTRIES, first_map, bits
@@ -115,8 +128,11 @@ def _lut_data(
     """
     data = item.get("LUTData")
     if isinstance(data, bytes):
-        code = "u1" if bytes_8 else ("<u2" if little else ">u2")
-        words = np.frombuffer(data[: entries * (1 if bytes_8 else 2)], dtype=code)
+        size = 1 if bytes_8 else 2
+        count = min(entries, len(data) // size)  # an odd trailing byte is no entry
+        words = np.frombuffer(
+            data, dtype="u1" if bytes_8 else ("<u2" if little else ">u2"), count=count
+        )
     elif isinstance(data, (int, tuple)):
         words = np.asarray(data if isinstance(data, tuple) else (data,), dtype=np.int64)
     else:
@@ -128,13 +144,14 @@ def _lut_data(
     return words[:entries].astype(dtype)
 
 
-def _look_up(arr: np.ndarray, lut: np.ndarray, first_map: int) -> np.ndarray:
-    """``lut[arr - first_map]``, inputs below the first entry mapping to it and above
-    the last to the last (PS3.3 C.11.1.1.1, C.11.2.1.1)."""
+def _indices(arr: np.ndarray, first_map: int, entries: int) -> np.ndarray:
+    """``arr - first_map`` as indices into `entries` entries: inputs below the first
+    entry map to it and above the last to the last (PS3.3 C.11.1.1.1, C.11.2.1.1)."""
     index = np.asarray(arr).astype(np.int64)
     if first_map:
         index -= first_map
-    return np.take(lut, index, mode="clip")
+    np.clip(index, 0, entries - 1, out=index)
+    return index
 
 
 # -- C.11.1 Modality LUT ------------------------------------------------------------
@@ -170,16 +187,15 @@ def apply_modality_lut(arr: np.ndarray, source: Source, *, frame: int | None = N
     values = _values(source, frame)
     sequence = values.get("ModalityLUTSequence")
     if sequence:
-        tag = "(0028,3000) 'Modality LUT Sequence'"
+        tag = format_tag(0x00283000)
         entries, first_map, bits = _descriptor(sequence[0], tag)
         dtype = "uint8" if bits <= 8 else "uint16"
         lut = _lut_data(sequence[0], entries, dtype, _little_endian(values), tag)
-        return _look_up(arr, lut, first_map)
-    if values.get("RescaleSlope") is not None and values.get("RescaleIntercept") is not None:
-        slope = _number(values, "RescaleSlope", "(0028,1053)")
-        intercept = _number(values, "RescaleIntercept", "(0028,1052)")
-        out = arr.astype(np.float64) * slope
-        out += intercept
+        return np.take(lut, _indices(arr, first_map, len(lut)))
+    rescale = _rescale(values)
+    if rescale is not None:
+        out = arr.astype(np.float64) * rescale[0]
+        out += rescale[1]
         return out
     return arr
 
@@ -222,6 +238,17 @@ def apply_voi_lut(
         The VOI LUT's values (uint8 or uint16, as its LUT Descriptor says), or
         the windowed values (float64, :func:`apply_windowing`), or `arr`
         unchanged when the module holds neither.
+
+    Raises
+    ------
+    NotImplementedError
+        VOI LUT entries of fewer than 8 bits, or of 9 (PS3.3 C.8.11.3.1.5 allows 8
+        and 10 to 16).
+    InvalidDicomError
+        A malformed LUT Descriptor (entries of more than 16 bits, for one) or LUT
+        Data; the message names the sequence.
+    ValueError
+        As :func:`apply_windowing`, when the window is applied.
     """
     values = _values(source, frame)
     sequence: Any = values.get("VOILUTSequence")
@@ -238,18 +265,21 @@ def apply_voi_lut(
 
 def _apply_voi_sequence(arr: np.ndarray, values: Mapping[str, Any], index: int) -> np.ndarray:
     """Apply item `index` of the VOI LUT Sequence (PS3.3 C.11.2.1.1)."""
-    tag = "(0028,3010) 'VOI LUT Sequence'"
+    tag = format_tag(0x00283010)
     item = values["VOILUTSequence"][index]
     entries, first_map, bits = _descriptor(item, tag)
-    # PS3.3 C.11.2.1.1: 8 or 10 to 16 bits an entry.
+    # PS3.3 C.8.11.3.1.5: 8 or 10 to 16 bits an entry.
     if bits == 8:
         dtype = "uint8"
     elif 10 <= bits <= 16:
         dtype = "uint16"
     else:
-        raise NotImplementedError(f"'{bits}' bits per LUT entry is not supported")
+        raise NotImplementedError(
+            f"'{bits}' bits per LUT entry is not supported (the third value of the "
+            f"'LUT Descriptor' in item {index} of {tag})"
+        )
     lut = _lut_data(item, entries, dtype, _little_endian(values), tag)
-    return _look_up(arr, lut, first_map)
+    return np.take(lut, _indices(arr, first_map, len(lut)))
 
 
 def apply_windowing(
@@ -285,6 +315,9 @@ def apply_windowing(
     ValueError
         The image is not MONOCHROME1 or MONOCHROME2, the width is out of range
         for the function, or the function is not one of the three.
+    InvalidDicomError
+        Only one of Window Center and Width, or a value that is not a number,
+        or no (0028,0101) Bits Stored to give the output range.
     """
     return _windowing(arr, _values(source, frame), index)
 
@@ -292,9 +325,9 @@ def apply_windowing(
 def _windowing(arr: np.ndarray, values: Mapping[str, Any], index: int) -> np.ndarray:
     if "WindowWidth" not in values and "WindowCenter" not in values:
         return arr
-    for keyword, tag in (("WindowCenter", "(0028,1050)"), ("WindowWidth", "(0028,1051)")):
+    for keyword, tag in (("WindowCenter", 0x00281050), ("WindowWidth", 0x00281051)):
         if values.get(keyword) is None:
-            raise InvalidDicomError(f"{tag} {keyword!r} is missing or empty")
+            raise InvalidDicomError(f"{format_tag(tag)} is missing or empty")
     photometric = values.get("PhotometricInterpretation")
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise ValueError(
@@ -302,8 +335,8 @@ def _windowing(arr: np.ndarray, values: Mapping[str, Any], index: int) -> np.nda
             "allowed for (0028,0004) Photometric Interpretation"
         )
     function = str(values.get("VOILUTFunction", "LINEAR")).upper()
-    center = _pick(values["WindowCenter"], index, "(0028,1050) 'Window Center'")
-    width = _pick(values["WindowWidth"], index, "(0028,1051) 'Window Width'")
+    center = _number(values["WindowCenter"], 0x00281050, index)
+    width = _number(values["WindowWidth"], 0x00281051, index)
     y_min, y_max = _output_range(values)
     y_range = y_max - y_min
     x = np.asarray(arr, dtype=np.float64)
@@ -350,31 +383,25 @@ def _windowing(arr: np.ndarray, values: Mapping[str, Any], index: int) -> np.nda
     raise ValueError(f"Unsupported (0028,1056) VOI LUT Function value '{function}'")
 
 
-def _pick(value: Any, index: int, tag: str) -> float:
-    """Window value `index` of a DS value (a single value is used whatever `index`)."""
-    picked = value[index] if isinstance(value, tuple) else value
-    if isinstance(picked, bool) or not isinstance(picked, (int, float)):
-        raise InvalidDicomError(f"{tag} value {value!r} is not a number")
-    return float(picked)
-
-
 def _output_range(values: Mapping[str, Any]) -> tuple[float, float]:
     """The range of the modality values the window maps from (PS3.3 C.11.2.1.2)."""
     sequence = values.get("ModalityLUTSequence")
     if sequence:
-        bits = _descriptor(sequence[0], "(0028,3000) 'Modality LUT Sequence'")[2]
+        bits = _descriptor(sequence[0], format_tag(0x00283000))[2]
         y_min, y_max = 0.0, float(2**bits - 1)  # unsigned, C.11.1.1.1
     else:
         stored = values.get("BitsStored")
-        if not isinstance(stored, int):
-            raise InvalidDicomError(f"(0028,0101) 'Bits Stored' value {stored!r} is invalid")
+        if not isinstance(stored, int) or isinstance(stored, bool) or not 1 <= stored <= 64:
+            raise InvalidDicomError(
+                f"{format_tag(0x00280101)} value {stored!r} is invalid; expected 1 to 64"
+            )
         if values.get("PixelRepresentation") == 1:
             y_min, y_max = float(-(2 ** (stored - 1))), float(2 ** (stored - 1) - 1)
         else:
             y_min, y_max = 0.0, float(2**stored - 1)
-    if values.get("RescaleSlope") is not None and values.get("RescaleIntercept") is not None:
-        slope = _number(values, "RescaleSlope", "(0028,1053)")
-        intercept = _number(values, "RescaleIntercept", "(0028,1052)")
+    rescale = _rescale(values)
+    if rescale is not None:
+        slope, intercept = rescale
         y_min, y_max = y_min * slope + intercept, y_max * slope + intercept
     return y_min, y_max
 
@@ -408,17 +435,21 @@ def apply_presentation_lut(arr: np.ndarray, source: Source) -> np.ndarray:
     values = _values(source, None)
     sequence = values.get("PresentationLUTSequence")
     if sequence:
-        tag = "(2050,0010) 'Presentation LUT Sequence'"
+        tag = format_tag(0x20500010)
         entries, _, bits = _descriptor(sequence[0], tag)
         itemsize = 8 if bits <= 8 else 16
         little = _little_endian(values)
         lut = _lut_data(sequence[0], entries, f"uint{itemsize}", little, tag, bytes_8=bits <= 8)
         if shift := itemsize - bits:  # the unused high bits of an entry are not part of it
             lut = (lut << shift) >> shift
-        # Quantise the input linearly to the LUT's entries, as pydicom does.
+        # Quantise the input linearly to the LUT's entries, as pydicom does; a constant
+        # input (or a one-entry LUT) has no range to scale and maps to the first entry,
+        # where pydicom divides by zero (with a RuntimeWarning) to get the same.
         scaled = arr.astype(np.float32)
         scaled -= scaled.min()
-        scaled /= scaled.max() / (entries - 1)
+        top = scaled.max()
+        if top > 0 and entries > 1:
+            scaled /= top / (entries - 1)
         return np.asarray(lut[scaled.astype(np.uint16)])
     shape = values.get("PresentationLUTShape")
     if shape is not None:
@@ -433,8 +464,6 @@ def apply_presentation_lut(arr: np.ndarray, source: Source) -> np.ndarray:
 
 
 # -- C.7.6.3.1.5/6 and C.7.9 Palette Color Lookup Tables -------------------------------
-
-_CHANNELS = ("Red", "Green", "Blue", "Alpha")
 
 
 def apply_color_lut(
@@ -465,9 +494,12 @@ def apply_color_lut(
     ------
     ValueError
         Neither a source nor a palette, an unknown palette, no palette in the
-        source, a Supplemental Palette Color LUT (C.8.16.2.1.1.1, which needs
-        the grayscale pipeline first), tables of different lengths, or entries
-        that are not 8 or 16 bits.
+        source, or a Supplemental Palette Color LUT (C.8.16.2.1.1.1, which needs
+        the grayscale pipeline first).
+    InvalidDicomError
+        A malformed table (also a ValueError, as pydicom raises): a missing red,
+        green or blue table, tables of different lengths, entries that are not 8
+        or 16 bits, or Segmented LUT Data that does not expand.
     """
     if palette:
         luts: list[np.ndarray] = list(well_known_palette(palette))
@@ -483,42 +515,71 @@ def apply_color_lut(
     if "RedPaletteColorLookupTableDescriptor" not in values:
         raise ValueError("No suitable Palette Color Lookup Table Module found")
     descriptor = values["RedPaletteColorLookupTableDescriptor"]
-    tag = "(0028,1101) 'Red Palette Color Lookup Table Descriptor'"
+    tag = format_tag(0x00281101)
     entries, first_map, bits = _descriptor({"LUTDescriptor": descriptor}, tag)
     little = _little_endian(values)
     if values.get("RedPaletteColorLookupTableData") is not None:
-        tables = [
-            _table_bytes(values.get(f"{c}PaletteColorLookupTableData"), little) for c in _CHANNELS
-        ]
+        tables = _palette_tables(values, segmented=False, little=little)
         depth = len(tables[0]) * 8 / entries
         if depth not in (8, 16):
-            raise ValueError(
+            raise InvalidDicomError(
                 f"The bit depth of the LUT data '{depth:.1f}' is invalid (only 8 or 16 bits "
-                "per entry allowed)"
+                f"per entry allowed): {format_tag(0x00281201)} holds {len(tables[0])} bytes "
+                f"for the {entries} entries of {tag}"
+            )
+        if any(len(t) != len(tables[0]) for t in tables):
+            raise InvalidDicomError(
+                "LUT data must be the same length: the tables hold "
+                f"{', '.join(str(len(t)) for t in tables)} bytes"
             )
         dtype = np.dtype(f"{'<' if little else '>'}u{int(depth) // 8}")
-        luts = [np.frombuffer(t, dtype=dtype).astype(dtype.newbyteorder("=")) for t in tables if t]
+        luts = [np.frombuffer(t, dtype=dtype).astype(dtype.newbyteorder("=")) for t in tables]
     elif values.get("SegmentedRedPaletteColorLookupTableData") is not None:
         if bits not in (8, 16):
-            raise ValueError(
+            raise InvalidDicomError(
                 f"The bit depth of the LUT data '{bits:.1f}' is invalid (only 8 or 16 bits per "
-                "entry allowed)"
+                f"entry allowed): the third value of {tag}"
             )
-        code = ("<" if little else ">") + ("u1" if bits == 8 else "u2")
+        size = bits // 8
+        code = ("<" if little else ">") + f"u{size}"
         luts = []
-        for channel in _CHANNELS:
-            data = values.get(f"Segmented{channel}PaletteColorLookupTableData")
-            if data:
-                segments = np.frombuffer(data, dtype=code)[: len(data) // (bits // 8)]
-                expanded = expand_segmented(segments.tolist(), little, bits == 8)
-                luts.append(np.asarray(expanded, dtype=f"u{bits // 8}"))
+        for table in _palette_tables(values, segmented=True, little=little):
+            segments = np.frombuffer(table, dtype=code, count=len(table) // size)
+            expanded = expand_segmented(segments.tolist(), little, bits == 8)
+            luts.append(np.asarray(expanded, dtype=f"u{size}"))
+        if not len(luts[0]):
+            raise InvalidDicomError(f"{format_tag(0x00281221)} expands to no entries")
+        if any(len(lut) != len(luts[0]) for lut in luts):
+            raise InvalidDicomError(
+                "LUT data must be the same length: the segmented tables expand to "
+                f"{', '.join(str(len(lut)) for lut in luts)} entries"
+            )
     else:
         raise ValueError("No suitable Palette Color Lookup Table Module found")
-    if any(len(lut) != len(luts[0]) for lut in luts):
-        raise ValueError("LUT data must be the same length")
-    if not len(luts[0]):
-        raise InvalidDicomError("(0028,1201) 'Red Palette Color Lookup Table Data' has no entries")
     return _stack(arr, luts, first_map, entries)
+
+
+#: The (plain, segmented) LUT Data tags of each channel (PS3.3 C.7.6.3.1.6, C.7.9.2).
+_CHANNEL_TAGS = {
+    "Red": (0x00281201, 0x00281221),
+    "Green": (0x00281202, 0x00281222),
+    "Blue": (0x00281203, 0x00281223),
+    "Alpha": (0x00281204, 0x00281224),
+}
+
+
+def _palette_tables(values: Mapping[str, Any], *, segmented: bool, little: bool) -> list[bytes]:
+    """The stored bytes of the red, green and blue tables, and of the alpha table when
+    there is one; InvalidDicomError naming the first of the three that is missing."""
+    tables: list[bytes] = []
+    for channel, tags in _CHANNEL_TAGS.items():
+        prefix = "Segmented" if segmented else ""
+        table = _table_bytes(values.get(f"{prefix}{channel}PaletteColorLookupTableData"), little)
+        if table:
+            tables.append(table)
+        elif channel != "Alpha":
+            raise InvalidDicomError(f"{format_tag(tags[segmented])} is missing or empty")
+    return tables
 
 
 def _table_bytes(value: Any, little: bool) -> bytes:
@@ -530,11 +591,8 @@ def _table_bytes(value: Any, little: bool) -> bytes:
 
 
 def _stack(arr: np.ndarray, luts: list[np.ndarray], first_map: int, entries: int) -> np.ndarray:
-    """Look `arr` up in each table; channels last."""
-    index = np.asarray(arr).astype(np.int64)
-    if first_map:
-        index -= first_map
-    np.clip(index, 0, min(entries, len(luts[0])) - 1, out=index)
+    """Look `arr` up in each table (:func:`_indices`); channels last."""
+    index = _indices(arr, first_map, min(entries, len(luts[0])))
     out = np.empty((*index.shape, len(luts)), dtype=luts[0].dtype)
     for channel, lut in enumerate(luts):
         np.take(lut, index, out=out[..., channel])

@@ -113,9 +113,15 @@ def expand_segmented(
 
     Opcode 0 is a discrete segment (C.7.9.2.1), 1 a linear one from the previous
     entry (C.7.9.2.2, rounded as pydicom rounds), 2 an indirect one that repeats
-    `limit` segments from a byte offset (C.7.9.2.3).  The table grows to at most
-    2**16 entries and indirect segments nest at most 8 deep, so hostile data
-    cannot make it unbounded.
+    `limit` segments from an offset (C.7.9.2.3; taken as an index into `data`,
+    as pydicom takes it).  The table grows to at most 2**16 entries and indirect
+    segments nest at most 8 deep, so hostile data cannot make it unbounded.
+
+    Raises
+    ------
+    InvalidDicomError
+        A segment that is unknown, cut short by the end of the data, or cannot come
+        first (the messages are pydicom's; the error is also a ValueError).
     """
     if depth > 8:
         raise InvalidDicomError("Segmented Palette Color LUT Data nests indirect segments too deep")
@@ -134,10 +140,11 @@ def expand_segmented(
             elif last:
                 y0 = last
             else:
-                raise ValueError(
+                raise InvalidDicomError(
                     "Error expanding a segmented palette color lookup table: the first segment "
                     "cannot be a linear segment"
                 )
+            _check_segment(data, offset, 1)
             y1 = data[offset]
             offset += 1
             if y0 == y1:
@@ -147,10 +154,11 @@ def expand_segmented(
                 lut.extend(int(v) for v in np.around(np.linspace(y0 + step, y1, length)))
         elif opcode == 2:
             if not lut:
-                raise ValueError(
+                raise InvalidDicomError(
                     "Error expanding a segmented palette color lookup table: the first segment "
                     "cannot be an indirect segment"
                 )
+            _check_segment(data, offset, 4 if bytes_8 else 2)
             if bytes_8:  # a 32-bit byte offset in four 8-bit words, by word order
                 order = (3, 2, 1, 0) if little else (2, 3, 0, 1)
                 b = [data[offset + k] for k in order]
@@ -163,7 +171,7 @@ def expand_segmented(
                 expand_segmented(data[byte_offset:], little, bytes_8, length, lut[-1], depth + 1)
             )
         else:
-            raise ValueError(
+            raise InvalidDicomError(
                 f"Error expanding a segmented palette lookup table: unknown segment type '{opcode}'"
             )
         if len(lut) > MAX_ENTRIES:
@@ -174,3 +182,12 @@ def expand_segmented(
         if segments == limit:
             break
     return lut
+
+
+def _check_segment(data: list[int], offset: int, words: int) -> None:
+    """Raise InvalidDicomError if the `words` values a segment needs at `offset` are not there."""
+    if offset + words > len(data):
+        raise InvalidDicomError(
+            "Error expanding a segmented palette color lookup table: a segment needs "
+            f"{words} values from value {offset}, but the data ends at value {len(data)}"
+        )

@@ -113,8 +113,8 @@ def pixel_info(
             raise InvalidDicomError(f"{name}: the required element {format_tag(tag)} is missing")
         return header[keyword]
 
-    def integer(keyword: str, tag: int, low: int, high: int, value: Any = None) -> int:
-        value = required(keyword, tag) if value is None else value
+    def integer(keyword: str, tag: int, low: int, high: int) -> int:
+        value = required(keyword, tag)
         if isinstance(value, tuple):
             value = value[0]
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -220,8 +220,8 @@ def _number_of_frames(header: HeaderValues, name: str, where: str) -> int:
     if "NumberOfFrames" not in header:
         return 1
     value = header["NumberOfFrames"]
-    if isinstance(value, tuple):
-        value = value[0]
+    if isinstance(value, tuple):  # IS is multi-valued text; only the first value counts
+        value = value[0] if value else None
     if value in (None, 0):
         warnings.warn(
             f"{name}: (0028,0008) 'Number of Frames' value {value!r}{where} is invalid; "

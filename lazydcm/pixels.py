@@ -37,7 +37,8 @@ __all__ = [
     "ybr_full_to_rgb",
 ]
 
-_YBR_SYNTAXES_CORRECTED = frozenset({"YBR_FULL", "YBR_FULL_422"})
+# Photometric Interpretations whose frames are returned as RGB unless ``raw``.
+_CONVERTED_TO_RGB = frozenset({"YBR_FULL", "YBR_FULL_422"})
 
 
 def unpack_bits(packed: NDArray[np.uint8], first_bit: int, count: int) -> NDArray[np.uint8]:
@@ -83,16 +84,13 @@ def mask_unused_bits(
     PS3.5 8.1.1: the unused high bits of a sample may hold anything, so they are
     never trusted.  Works in place when `arr` is writable.
     """
-    unused = arr.dtype.itemsize * 8 - bits_stored
-    if unused <= 0:
+    if arr.dtype.itemsize * 8 <= bits_stored:
         return arr
+    if signed:  # the shifts that sign-extend also clear what is above the sign bit
+        return extend_sign(arr, bits_stored)
     if not arr.flags.writeable:
         arr = arr.copy()
-    if signed:
-        np.left_shift(arr, unused, out=arr)
-        np.right_shift(arr, unused, out=arr)
-    else:
-        np.bitwise_and(arr, arr.dtype.type((1 << bits_stored) - 1), out=arr)
+    np.bitwise_and(arr, arr.dtype.type((1 << bits_stored) - 1), out=arr)
     return arr
 
 
@@ -188,7 +186,7 @@ def finish_frame(decoded: Decoded, spec: FrameSpec, raw: bool) -> tuple[np.ndarr
         and spec.bits_allocated > 1
     ):
         arr = mask_unused_bits(arr, spec.bits_stored, spec.pixel_representation == 1)
-    if not raw and pi in _YBR_SYNTAXES_CORRECTED and arr.ndim == 3:
+    if not raw and pi in _CONVERTED_TO_RGB and arr.ndim == 3:
         bits = min(spec.bits_stored, 8 * arr.dtype.itemsize)
         arr = ybr_full_to_rgb(arr, bits, in_place=True)  # the decoder's array is ours
         pi = "RGB"

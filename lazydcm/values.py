@@ -4,12 +4,14 @@ Contract: a :class:`Raw` is a kept element as found (tag, VR, bytes, byte offset
 byte order); :func:`decode` turns it into a Python value -- numbers for the
 binary numeric VRs (PS3.5 6.2), a read-only uint64 array for OV/UV, tags for AT,
 bytes for the other binary VRs, text stripped of its padding, and int/float for
-IS/DS (the string itself when it does not parse).  A sequence decodes to a tuple
-of read-only mappings, since one header is shared by every user of a file.
+IS/DS (the string itself when it is not a number as PS3.5 6.2 writes one).  A
+sequence decodes to a tuple of read-only mappings, since one header is shared by
+every user of a file.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,12 +26,14 @@ __all__ = ["Raw", "decode"]
 
 _NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
 _BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "UN"})
+# PS3.5 6.2: a DS is a fixed or floating point number, an IS an integer, in ASCII digits.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _MULTI_VALUED_TEXT = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"}
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Raw:
     """A kept element before decoding."""
 
@@ -92,15 +96,15 @@ def decode(raw: Raw, signed: bool) -> Any:
 
 
 def _numbers(parts: list[str], vr: str) -> Any:
-    """IS/DS strings -> int/float, kept as the string when they do not parse."""
+    """IS/DS strings -> int/float; an empty value is None, and one that is not a number
+    is kept as written."""
     out: list[Any] = []
     for part in parts:
         if not part:
             out.append(None)
-            continue
-        try:
+        elif _DECIMAL.fullmatch(part) is None:
+            out.append(part)
+        else:
             number = float(part)
             out.append(int(number) if vr == "IS" and number.is_integer() else number)
-        except ValueError:
-            out.append(part)
     return out[0] if len(out) == 1 else tuple(out)

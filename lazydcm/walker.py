@@ -50,6 +50,7 @@ _STRUCTS = {
 
 
 def looks_explicit(vr: bytes) -> bool:
+    """Whether two bytes at a VR's place are a VR of PS3.5 6.2 (so the encoding is explicit)."""
     return vr in _SHORT_VRS or vr in _LONG_VRS
 
 
@@ -140,7 +141,7 @@ class Walker:
             return tag, None, length, pos + 8
         _, _, vr, short_length = short_hdr.unpack_from(self.buf, rel)
         if vr in _LONG_VRS:
-            self.fill(pos, 12, f"{format_tag(tag)}")
+            self.fill(pos, 12, format_tag(tag))
             return tag, vr, long_len.unpack_from(self.buf, pos - self.base + 8)[0], pos + 12
         if vr in _SHORT_VRS:
             return tag, vr, short_length, pos + 8
@@ -227,7 +228,7 @@ class Walker:
             if vr is not None and vr not in _SHORT_VRS:
                 if vr in _LONG_VRS:
                     if pos + 12 > wend:
-                        self.fill(pos, 12, f"{format_tag(group << 16 | elem)}")
+                        self.fill(pos, 12, format_tag(group << 16 | elem))
                         buf, base, wend = self.buf, self.base, self.wend
                         rel = pos - base
                     length = long_len.unpack_from(buf, rel + 8)[0]
@@ -286,7 +287,7 @@ class Walker:
             item_end = None if item_length == UNDEFINED else pos + 8 + item_length
             if item_end is not None:
                 self.check_value(ITEM, pos, pos + 8, item_length)
-                self._inside(ITEM, pos, item_end, tag, end)
+                self.check_inside(ITEM, pos, item_end, tag, end)
             item_at = pos
             pos += 8
             values: dict[str, Any] = {}
@@ -297,21 +298,24 @@ class Walker:
                     break
                 if el_len == UNDEFINED:
                     as_un = vr == b"UN"
-                    pos = self.skip_sequence(el_tag, vpos, implicit or as_un, little or as_un)
-                    self._inside(el_tag, vpos, pos, ITEM, item_end)
+                    end_of = self.skip_sequence(el_tag, vpos, implicit or as_un, little or as_un)
+                    self.check_inside(el_tag, pos, end_of, ITEM, item_end)
+                    pos = end_of
                     continue
                 self.check_value(el_tag, pos, vpos, el_len)
-                self._inside(el_tag, pos, vpos + el_len, ITEM, item_end)
+                self.check_inside(el_tag, pos, vpos + el_len, ITEM, item_end)
                 if el_tag in SEQUENCE_ITEM_KEPT:
                     keyword, dict_vr = SEQUENCE_ITEM_KEPT[el_tag]
                     raw = self.bytes_at(vpos, el_len, el_tag)
                     values[keyword] = Raw.of(el_tag, vr, dict_vr, raw, pos, little)
                 pos = vpos + el_len
-            self._inside(ITEM, item_at, pos, tag, end)
+            self.check_inside(ITEM, item_at, pos, tag, end)
             items.append(values)
         return items, pos
 
-    def _inside(self, tag: int, at: int, stop: int, parent: int, parent_end: int | None) -> None:
+    def check_inside(
+        self, tag: int, at: int, stop: int, parent: int, parent_end: int | None
+    ) -> None:
         """Raise InvalidDicomError if what starts at `at` ends past its parent's end.
 
         A sequence or item of defined length contains its items and elements

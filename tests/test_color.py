@@ -16,7 +16,7 @@ from helpers import real_file
 from pydicom.pixels import convert_color_space as pydicom_convert
 
 import lazydcm
-from lazydcm.color import BLOCK_PIXELS
+from lazydcm.color import BLOCK_PIXELS, ybr_full_to_rgb_u8
 
 
 def _all_inputs(first: int) -> np.ndarray:
@@ -83,11 +83,37 @@ def test_per_frame_converts_in_place() -> None:
     np.testing.assert_array_equal(arr, expected)
 
 
+def test_per_frame_leaves_a_single_frame_alone_as_pydicom_does() -> None:
+    # Arrange: pydicom converts in place only an array of several frames
+    arr = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    before = arr.copy()
+    expected = pydicom_convert(arr.copy(), "RGB", "YBR_FULL", per_frame=True)
+    # Act
+    got = lazydcm.convert_color_space(arr, "RGB", "YBR_FULL", per_frame=True)
+    # Assert
+    assert got is not arr
+    np.testing.assert_array_equal(arr, before)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_an_out_array_of_the_wrong_layout_is_refused() -> None:
+    arr = np.zeros((4, 6, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="C-contiguous uint8"):
+        ybr_full_to_rgb_u8(arr, np.zeros((4, 12, 3), dtype=np.uint8)[:, ::2])
+
+
 @pytest.mark.parametrize(("current", "desired"), [("RGB", "RGB"), ("YBR_FULL", "YBR_FULL_422"),
                                                   ("YBR_FULL_422", "YBR_FULL")])  # fmt: skip
 def test_nothing_to_convert_returns_the_array(current: str, desired: str) -> None:
     arr = np.zeros((2, 2, 3), dtype=np.uint8)
     assert lazydcm.convert_color_space(arr, current, desired) is arr
+
+
+@pytest.mark.parametrize(("current", "desired"), [("YBR_FULL", "RGB"), ("RGB", "YBR_FULL")])
+def test_an_empty_image_converts_to_an_empty_image(current: str, desired: str) -> None:
+    arr = np.zeros((0, 4, 3), dtype=np.uint8)
+    got = lazydcm.convert_color_space(arr, current, desired)
+    assert got.shape == pydicom_convert(arr, current, desired).shape == (0, 4, 3)
 
 
 def test_only_uint8_converts() -> None:

@@ -145,12 +145,15 @@ def test_frame_header_records_where_each_value_was(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("frame", [0, 1, 4, -1])
 def test_processing_a_frame_uses_its_groups_as_pydicom_would_at_top_level(
-    tmp_path: Path, frame: int
+    tmp_path: Path,
+    frame: int,
+    request: pytest.FixtureRequest,
 ) -> None:
     # Arrange: pydicom reads no functional groups, so the oracle is a dataset with
     # that frame's values at the top level
     path = _precedence_file(tmp_path / "enhanced.dcm", uids.EXPLICIT_LE, True)
     frames = lazydcm.FrameSequence(path)
+    request.addfinalizer(frames.close)
     i = frame % FRAMES
     ds = pydicom.dcmread(path)
     ds.RescaleIntercept, ds.RescaleSlope = (-i, 2.0) if i % 2 else (-1024.0, 1.0)
@@ -166,10 +169,13 @@ def test_processing_a_frame_uses_its_groups_as_pydicom_would_at_top_level(
     np.testing.assert_array_equal(shown, processing.apply_voi_lut(expected, ds))
 
 
-def test_shared_groups_apply_without_a_frame(tmp_path: Path) -> None:
+def test_shared_groups_apply_without_a_frame(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     # Arrange
     path = _precedence_file(tmp_path / "enhanced.dcm", uids.EXPLICIT_LE, True)
     frames = lazydcm.FrameSequence(path)
+    request.addfinalizer(frames.close)
     ds = pydicom.dcmread(path)
     ds.RescaleIntercept, ds.RescaleSlope = -1024.0, 1.0
     ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = 40.0, 400.0, "SIGMOID"
@@ -180,10 +186,13 @@ def test_shared_groups_apply_without_a_frame(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got, processing.apply_windowing(values, ds))
 
 
-def test_real_shared_groups_are_pydicoms_with_the_values_at_top_level() -> None:
+def test_real_shared_groups_are_pydicoms_with_the_values_at_top_level(
+    request: pytest.FixtureRequest,
+) -> None:
     # Arrange: eCT_Supplemental has its rescale and window in the shared groups only
     path = real_file("eCT_Supplemental.dcm")
     frames = lazydcm.FrameSequence(path)
+    request.addfinalizer(frames.close)
     ds = pydicom.dcmread(path)
     shared = ds.SharedFunctionalGroupsSequence[0]
     for macro in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
@@ -244,10 +253,11 @@ def test_item_headers_are_scanned_once(tmp_path: Path, monkeypatch: pytest.Monke
     assert len(scans) == 1
 
 
-def test_merged_headers_kept_are_bounded(tmp_path: Path) -> None:
+def test_merged_headers_kept_are_bounded(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     # Arrange
     path = _precedence_file(tmp_path / "enhanced.dcm", uids.EXPLICIT_LE, True)
     frames = lazydcm.FrameSequence(path)
+    request.addfinalizer(frames.close)
     groups = FunctionalGroups(frames._parsed, frames._parsed.source)
     # Act
     for _ in range(CACHED_FRAMES // FRAMES + 2):
@@ -340,7 +350,7 @@ def test_reopened_files_keep_where_the_groups_are(tmp_path: Path, use_sidecar: b
     assert header["RescaleIntercept"] == -3.0
 
 
-def test_frame_voi_lut_with_a_lut_is_read(tmp_path: Path) -> None:
+def test_frame_voi_lut_with_a_lut_is_read(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     # Arrange: a Frame VOI LUT macro holding a VOI LUT Sequence (PS3.3 C.7.6.16.2.10b)
     b = _Builder(uids.EXPLICIT_LE)
     lut = np.arange(0, 4096, 16, dtype=np.uint16)
@@ -348,6 +358,7 @@ def test_frame_voi_lut_with_a_lut_is_read(tmp_path: Path) -> None:
     shared = b.sequence(FRAME_VOI_LUT, b.sequence(0x00283010, voi))
     path = _write(tmp_path / "lut.dcm", shared=shared)
     frames = lazydcm.FrameSequence(path)
+    request.addfinalizer(frames.close)
     arr = np.array([0, 1, 255, 300], dtype=np.uint16)
     # Act
     got = lazydcm.apply_voi_lut(arr, frames, frame=1)

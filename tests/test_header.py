@@ -1091,6 +1091,15 @@ def test_number_of_frames_empty_or_zero_warns_and_assumes_1(value: str) -> None:
     assert info.number_of_frames == 1
 
 
+def test_an_empty_number_of_frames_override_warns_and_assumes_1() -> None:
+    # An override given as an empty tuple: no first value to read
+    source = BufferSource(make(), name=NAME)
+    with pytest.warns(lazydcm.LazyDcmWarning, match=r"value None \(given in overrides\)"):
+        info = read_header(source, overrides={"NumberOfFrames": ()}).info
+
+    assert info.number_of_frames == 1
+
+
 def test_absent_number_of_frames_is_one_frame_without_warning() -> None:
     info = parse(make(image=ImagePixel(rows=4, columns=3, number_of_frames=None))).info
 

@@ -9,6 +9,7 @@ windows, several windows, a Presentation LUT Sequence, OW LUT Data.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
@@ -383,5 +384,102 @@ def test_frame_needs_a_frame_sequence(function: Callable[..., np.ndarray]) -> No
 
 def test_malformed_rescale_slope_names_the_element() -> None:
     values = {"RescaleSlope": "1,5", "RescaleIntercept": 0.0}
-    with pytest.raises(lazydcm.InvalidDicomError, match=r"\(0028,1053\) 'RescaleSlope'"):
+    with pytest.raises(
+        lazydcm.InvalidDicomError, match=r"\(0028,1053\) 'Rescale Slope' value '1,5'"
+    ):
         lazydcm.apply_modality_lut(np.zeros(2), Header(values, {}))
+
+
+@pytest.mark.parametrize(
+    "segments",
+    [[0, 1, 7, 1, 4], [0, 1, 7, 2, 1, 0], [9, 1, 7], [1, 2, 7]],
+    ids=["linear-cut-short", "indirect-cut-short", "unknown-opcode", "linear-first"],
+)
+def test_malformed_segmented_palette_is_invalid(segments: list[int]) -> None:
+    # Arrange: a red table that is malformed, green and blue discrete
+    discrete = np.array([0, 1, 7], dtype="<u2").tobytes()
+    values = {
+        "RedPaletteColorLookupTableDescriptor": (256, 0, 16),
+        "SegmentedRedPaletteColorLookupTableData": np.array(segments, "<u2").tobytes(),
+        "SegmentedGreenPaletteColorLookupTableData": discrete,
+        "SegmentedBluePaletteColorLookupTableData": discrete,
+    }
+    # Act / Assert
+    with pytest.raises(lazydcm.InvalidDicomError, match="segmented palette"):
+        lazydcm.apply_color_lut(np.zeros(2, np.uint8), Header(values, {}))
+
+
+@pytest.mark.parametrize("segmented", [False, True])
+def test_a_missing_palette_table_is_named(segmented: bool) -> None:
+    # Arrange: red and blue tables, no green one
+    prefix = "Segmented" if segmented else ""
+    table = np.array([0, 2, 7, 9] if segmented else [7, 9], dtype="<u2").tobytes()
+    values = {
+        "RedPaletteColorLookupTableDescriptor": (2, 0, 16),
+        f"{prefix}RedPaletteColorLookupTableData": table,
+        f"{prefix}BluePaletteColorLookupTableData": table,
+    }
+    tag = r"\(0028,1222\)" if segmented else r"\(0028,1202\) 'Green Palette"
+    # Act / Assert
+    with pytest.raises(lazydcm.InvalidDicomError, match=tag):
+        lazydcm.apply_color_lut(np.zeros(2, np.uint8), Header(values, {}))
+
+
+def test_palette_tables_of_different_lengths_are_invalid() -> None:
+    # Arrange: a green table with an odd byte more than the others
+    table = np.array([7, 9], dtype="<u2").tobytes()
+    values = {
+        "RedPaletteColorLookupTableDescriptor": (2, 0, 16),
+        "RedPaletteColorLookupTableData": table,
+        "GreenPaletteColorLookupTableData": table + b"\x00",
+        "BluePaletteColorLookupTableData": table,
+    }
+    # Act / Assert
+    with pytest.raises(lazydcm.InvalidDicomError, match="same length"):
+        lazydcm.apply_color_lut(np.zeros(2, np.uint8), Header(values, {}))
+
+
+def test_lut_data_of_an_odd_length_is_invalid() -> None:
+    # Arrange: an OW VOI LUT of 3 entries whose data stops half way through the last
+    item = MappingProxyType({"LUTDescriptor": (3, 0, 16), "LUTData": b"\x01\x00\x02\x00\x03"})
+    values = {**_MONO, "VOILUTSequence": (item,)}
+    # Act / Assert
+    with pytest.raises(lazydcm.InvalidDicomError, match="holds 2 values"):
+        lazydcm.apply_voi_lut(np.zeros(2, np.uint16), Header(values, {}))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # pydicom's
+def test_a_constant_image_takes_the_first_presentation_lut_entry_without_warnings() -> None:
+    # Arrange: pydicom divides 0 by 0 here, and warns; the values agree
+    data = bytes(range(255, -1, -1))
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [256, 0, 8]
+    item.add_new(0x00283006, "OW", data)
+    ds = pydicom.Dataset()
+    ds.PresentationLUTSequence = [item]
+    lut_item = MappingProxyType({"LUTDescriptor": (256, 0, 8), "LUTData": data})
+    values = {"PresentationLUTSequence": (lut_item,)}
+    arr = np.full((2, 3), 7, dtype=np.uint16)
+    # Act
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = lazydcm.apply_presentation_lut(arr, Header(values, {}))
+    # Assert
+    _same(got, processing.apply_presentation_lut(arr, ds))
+    np.testing.assert_array_equal(got, 255)
+
+
+@pytest.mark.parametrize("descriptor", [(256, 0), (256, 0, 2000), (256, 0, "16"), None], ids=str)
+def test_a_malformed_lut_descriptor_names_the_sequence(descriptor: Any) -> None:
+    # Arrange: a Modality LUT whose descriptor is short, too wide or not numbers
+    item = MappingProxyType({"LUTDescriptor": descriptor, "LUTData": bytes(512)})
+    values = {**_MONO, "ModalityLUTSequence": (item,)}
+    # Act / Assert
+    with pytest.raises(lazydcm.InvalidDicomError, match=r"\(0028,3000\) 'Modality LUT Sequence'"):
+        lazydcm.apply_modality_lut(np.zeros(2, np.uint16), Header(values, {}))
+
+
+def test_a_window_needs_a_sane_bits_stored() -> None:
+    values = {**_MONO, "BitsStored": 4000, "WindowCenter": 1.0, "WindowWidth": 2.0}
+    with pytest.raises(lazydcm.InvalidDicomError, match=r"\(0028,0101\) 'Bits Stored' value 4000"):
+        lazydcm.apply_windowing(np.zeros(2), Header(values, {}))

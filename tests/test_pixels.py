@@ -65,14 +65,20 @@ def test_mask_unused_bits(dtype: type, bits: int, signed: bool, value: int, expe
     assert got.tolist() == [expected]
 
 
-def test_mask_unused_bits_copies_a_read_only_array() -> None:
-    arr = np.array([0xFFFF], dtype=np.uint16)
+@pytest.mark.parametrize(
+    ("dtype", "signed", "value", "expected"),
+    [(np.uint16, False, 0xFFFF, 0xFF), (np.int16, True, 0x7F80, -128)],
+)
+def test_mask_unused_bits_copies_a_read_only_array(
+    dtype: type, signed: bool, value: int, expected: int
+) -> None:
+    arr = np.array([value], dtype=dtype)
     arr.flags.writeable = False
 
-    got = pixels.mask_unused_bits(arr, 8, signed=False)
+    got = pixels.mask_unused_bits(arr, 8, signed=signed)
 
-    assert got.tolist() == [0xFF]
-    assert arr.tolist() == [0xFFFF]
+    assert got.tolist() == [expected]
+    assert arr.tolist() == [value]
 
 
 @pytest.mark.parametrize(
