@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from lazydcm.errors import LazyDcmError
-from lazydcm.parallel._shared import identity as _identity
+from lazydcm.inflight import CLOSED
+from lazydcm.source import identity as _identity
 
 if TYPE_CHECKING:
     import dask.array
@@ -143,7 +144,7 @@ def file_frames(seq: FrameSequence) -> FileFrames:
     no longer names the file it opened.
     """
     if seq.closed:
-        raise ValueError("I/O operation on a closed FrameSequence")
+        raise ValueError(CLOSED)
     path, status = seq._path, seq._status
     if path is None or status is None:
         raise ValueError(

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import threading
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from types import MappingProxyType
@@ -37,7 +38,7 @@ import numpy as np
 from lazydcm.errors import LazyDcmError
 from lazydcm.header import Header, ParsedHeader, PixelElement, PixelInfo, SequenceSpan
 from lazydcm.index import FrameIndex
-from lazydcm.source import ByteSource
+from lazydcm.source import ByteSource, identity
 from lazydcm.uids import TransferSyntax, lookup
 
 __all__ = ["FileKey", "clear_index_cache", "file_key", "load", "store"]
@@ -48,6 +49,8 @@ FileKey = tuple[str, int, int, int, int]
 _MAX_ENTRIES = 256
 _MAX_BYTES = 256 << 20
 _FORMAT = 2  # bump when the sidecar layout changes
+#: The frame table's arrays (kept read-only, and saved in the sidecar).
+_ARRAYS = ("offsets", "lengths", "fragment_offsets", "fragment_lengths", "fragment_starts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,13 +118,7 @@ def file_key(path: str | os.PathLike[str] | None, source: ByteSource) -> FileKey
     status = getattr(source, "status", None)
     if path is None or status is None:
         return None
-    return (
-        os.path.realpath(path),
-        status.st_dev,
-        status.st_ino,
-        status.st_size,
-        status.st_mtime_ns,
-    )
+    return (os.path.realpath(path), *identity(status))
 
 
 def load(
@@ -173,7 +170,7 @@ def store(
 def _frozen(index: FrameIndex) -> FrameIndex:
     """The same table with read-only arrays, so sequences can share it safely."""
     arrays = {}
-    for name in ("offsets", "lengths", "fragment_offsets", "fragment_lengths", "fragment_starts"):
+    for name in _ARRAYS:
         array = getattr(index, name).copy()
         array.flags.writeable = False
         arrays[name] = array
@@ -181,8 +178,6 @@ def _frozen(index: FrameIndex) -> FrameIndex:
 
 
 # -- the sidecar ----------------------------------------------------------------------
-
-_ARRAYS = ("offsets", "lengths", "fragment_offsets", "fragment_lengths", "fragment_starts")
 
 
 def _sidecar_path(index_dir: str | os.PathLike[str], key: FileKey) -> Path:
@@ -214,10 +209,14 @@ def _write_sidecar(path: Path, key: FileKey, entry: _Entry) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temporary, "wb") as out:
-        np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                 **{name: getattr(index, name) for name in _ARRAYS})  # fmt: skip
-    os.replace(temporary, path)  # readers never see half a file
+    try:
+        with open(temporary, "wb") as out:
+            np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                     **{name: getattr(index, name) for name in _ARRAYS})  # fmt: skip
+        os.replace(temporary, path)  # readers never see half a file
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
 
 
 def _read_sidecar(path: Path, key: FileKey) -> _Entry | None:
@@ -228,6 +227,8 @@ def _read_sidecar(path: Path, key: FileKey) -> _Entry | None:
             if meta.get("format") != _FORMAT or tuple(meta["key"]) != key:
                 return None
             arrays = {name: data[name].astype(np.int64) for name in _ARRAYS}
+        if not _within(arrays, size=key[3]):
+            return None  # frames are read by these numbers: never trust them blindly
         header = Header(
             {k: _from_json(v) for k, v in meta["header"].items()},
             {k: v for k, v in meta["offsets"].items() if v is not None},
@@ -240,8 +241,19 @@ def _read_sidecar(path: Path, key: FileKey) -> _Entry | None:
             _frozen(FrameIndex(**meta["index"], **arrays)),
             *(None if span is None else SequenceSpan(**span) for span in meta["groups"]),
         )
-    except (OSError, ValueError, KeyError, TypeError, LazyDcmError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, LazyDcmError):
+        return None  # written by another version, cut short, or not a sidecar at all
+
+
+def _within(arrays: dict[str, np.ndarray], size: int) -> bool:
+    """True when every span of the table lies inside a file of `size` bytes."""
+    for offsets, lengths in (("offsets", "lengths"), ("fragment_offsets", "fragment_lengths")):
+        start, n = arrays[offsets], arrays[lengths]
+        if len(start) != len(n):
+            return False
+        if len(start) and (start.min() < 0 or n.min() < 0 or (start + n).max() > size):
+            return False
+    return True
 
 
 def _to_json(value: Any) -> Any:

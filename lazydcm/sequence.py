@@ -17,7 +17,6 @@ from __future__ import annotations
 import operator
 import os
 import threading
-import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
@@ -34,6 +33,7 @@ from lazydcm.errors import DecodeError, FrameIndexError, LazyDcmWarning, Truncat
 from lazydcm.groups import FunctionalGroups
 from lazydcm.header import Header, ParsedHeader, PixelInfo, read_header
 from lazydcm.index import FrameIndex, IndexKind, Pieces, build_index
+from lazydcm.inflight import CLOSED, ReadsInFlight
 from lazydcm.pixels import finish_frame, stored_as_returned
 from lazydcm.source import ByteSource, open_source
 
@@ -107,6 +107,8 @@ class FrameSequence:
         index_dir: str | os.PathLike[str] | None = None,
         array_warn_bytes: int | None = DEFAULT_ARRAY_WARN_BYTES,
     ) -> None:
+        # Checked before the file is opened, so that a wrong budget leaves nothing open.
+        self._cache: FrameCache[int] = FrameCache(cache_bytes)
         source = resolve(source)
         src, owned = open_source(source)
         #: What the file was when opened (device, inode, ...), None if not a local file.
@@ -116,16 +118,15 @@ class FrameSequence:
         self._path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
         self._workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
         self._pool: Any = None  # the parallel decoding workers, started on first use
+        self._pool_lock = threading.Lock()  # so that one pool starts, and none after close()
         # What worker processes need to open the file the same way.
         self._overrides = dict(overrides) if overrides else None
         self._index_dir = index_dir
         self._owned = owned
         self._source: ByteSource = src
-        # Reads in flight, so that close() never closes the file under a read (a
-        # closed descriptor number could be reused by another file meanwhile).
-        self._lock = threading.Lock()
-        self._closed = False
-        self._readers = 0
+        self._lock = threading.Lock()  # for the functional groups and a rescan
+        # Reads in flight, so that close() never closes the file under a read.
+        self._reads = ReadsInFlight()
         try:
             parsed, self._index, walked = self._open(src, overrides, index_dir)
             self._info = parsed.info
@@ -139,7 +140,6 @@ class FrameSequence:
                 self._source.close()
             raise
         self._raw = raw
-        self._cache: FrameCache[int] = FrameCache(cache_bytes)
         self._caching = cache_bytes > 0
         self._photometric = self._output_photometric()
         self._direct = stored_as_returned(self._spec, raw)
@@ -207,11 +207,8 @@ class FrameSequence:
             if self._groups is None:
                 self._groups = FunctionalGroups(self._parsed, self._parsed.source)
             groups = self._groups
-        self._enter_read()
-        try:
+        with self._reads:
             return groups.header(frame)
-        finally:
-            self._exit_read()
 
     @property
     def offset_table(self) -> IndexKind:
@@ -257,11 +254,8 @@ class FrameSequence:
         """
         from lazydcm.decoders.suggest import suggest_overrides
 
-        self._enter_read()
-        try:
+        with self._reads:
             return suggest_overrides(self._parsed, self._index)
-        finally:
-            self._exit_read()
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, evictions, current bytes and max bytes of the frame cache."""
@@ -313,7 +307,7 @@ class FrameSequence:
         return self._index.count
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self)} frames of {self.frame_shape}"
+        state = "closed" if self.closed else f"{len(self)} frames of {self.frame_shape}"
         return f"<FrameSequence {self._source.name!r}: {state}, {self.dtype}>"
 
     # -- frames ------------------------------------------------------------------
@@ -327,10 +321,8 @@ class FrameSequence:
     def __getitem__(self, key: Any) -> np.ndarray:
         """One frame for an int; a stacked array for a slice or a sequence of ints."""
         if isinstance(key, int) or isinstance(key, np.integer):  # noqa: SIM101 (faster)
-            i = self._normalise(key)
-            if not self._caching:
-                return self._decode(i)
-            return self._cache.get_or_load(i, partial(self._decode, i)).copy()
+            frame = self._frame(self._normalise(key))
+            return frame.copy() if self._caching else frame
         indices: Sequence[int]
         if isinstance(key, slice):
             indices = range(*key.indices(len(self)))
@@ -379,11 +371,8 @@ class FrameSequence:
         offsets, lengths = self._pieces(i)
         if len(offsets) > 1:
             return self._read(i).data.toreadonly()
-        self._enter_read()
-        try:
+        with self._reads:
             return self._source.view(offsets[0], lengths[0])
-        finally:
-            self._exit_read()
 
     def stored_pieces(self, i: int) -> Pieces:
         """Where frame `i`'s stored bytes are: the offsets and lengths of its pieces.
@@ -414,11 +403,16 @@ class FrameSequence:
             )
         if index.kind == "native":  # the hot path: one span
             return [int(index.offsets[i])], [int(index.lengths[i])]
-        try:
+        if index.resolve is None:  # the whole table is in memory
             return index.pieces(i)
-        except FrameIndexError as exc:
-            self._rescan(index, exc)
-            return self._pieces(i)
+        # A table read from the file checks its entry against the item headers: a
+        # read of the file, so close() must wait for it (as for a rescan).
+        with self._reads:
+            try:
+                return index.pieces(i)
+            except FrameIndexError as exc:
+                self._rescan(index, exc)
+        return self._pieces(i)
 
     def _rescan(self, failed: FrameIndex, error: FrameIndexError) -> None:
         """Replace an offset table that failed its check by a scan of the item headers."""
@@ -431,9 +425,11 @@ class FrameSequence:
             self._index = build_index(self._parsed, trust_tables=False)
 
     def _advise(self, i: int) -> None:
+        """Ask the OS to start reading frame `i` (not for tables that check entries on use)."""
         if self._index.kind == "native" or self._index.resolve is None:
             offsets, lengths = self._pieces(i)
-            self._source.advise(offsets[0], sum(lengths), needed=True)
+            with self._reads:  # never advise a closed, perhaps reused, descriptor
+                self._source.advise(offsets[0], sum(lengths), needed=True)
 
     def _frame(self, i: int) -> np.ndarray:
         """Frame `i`, possibly the cached object itself (callers copy)."""
@@ -445,8 +441,7 @@ class FrameSequence:
         """Frame `i`'s stored bytes, in a new buffer (fragments joined)."""
         offsets, lengths = self._pieces(i)
         buffer = np.empty(sum(lengths), dtype=np.uint8)
-        self._enter_read()
-        try:
+        with self._reads:
             if len(offsets) == 1:
                 got = self._source.read_into(offsets[0], buffer.data)
                 if got != lengths[0]:
@@ -458,8 +453,6 @@ class FrameSequence:
                     if got != n:
                         self._missing_bytes(i, file_offset, n, got)
                     start += n
-        finally:
-            self._exit_read()
         return buffer
 
     def _read_direct(self, i: int) -> np.ndarray:
@@ -469,11 +462,8 @@ class FrameSequence:
             self._pieces(i)  # raises the missing-frame error
         offset = int(index.offsets[i])
         frame = np.empty(self._spec.shape, dtype=self._spec.dtype)
-        self._enter_read()
-        try:
+        with self._reads:
             got = self._source.read_into(offset, frame.data)
-        finally:
-            self._exit_read()
         if got != frame.nbytes:
             self._missing_bytes(i, offset, frame.nbytes, got)
         return frame
@@ -506,9 +496,13 @@ class FrameSequence:
         """Frames at `order`, decoded ahead by the workers, in order."""
         from lazydcm import parallel
 
-        if self._pool is None:
-            self._pool = parallel.start(self)
-        yield from self._pool.frames(order)
+        with self._pool_lock:
+            if self.closed:  # workers open the file by path: they would not notice
+                raise ValueError(CLOSED)
+            if self._pool is None:
+                self._pool = parallel.start(self)
+            pool = self._pool
+        yield from pool.frames(order)
 
     def _output_photometric(self) -> str:
         """The colour space frames come out in, predicted from the header.
@@ -525,26 +519,14 @@ class FrameSequence:
 
     # -- lifetime ----------------------------------------------------------------
 
-    def _enter_read(self) -> None:
-        with self._lock:
-            if self._closed:
-                raise ValueError("I/O operation on a closed FrameSequence")
-            self._readers += 1
-
-    def _exit_read(self) -> None:
-        with self._lock:
-            self._readers -= 1
-
     def close(self) -> None:
         """Release the file and the cache; frames already returned stay valid."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        while self._readers:  # reads in flight finish in microseconds
-            time.sleep(0.001)
-        if self._pool is not None:
-            self._pool.close()
+        if not self._reads.close():  # waits for the reads in flight
+            return
+        with self._pool_lock:  # waits for a pool being started, which is then closed
+            pool = self._pool
+        if pool is not None:
+            pool.close()
         if self._owned:
             self._source.close()
         self._cache.clear()
@@ -552,7 +534,7 @@ class FrameSequence:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has been called."""
-        return self._closed
+        return self._reads.closed
 
     def __enter__(self) -> FrameSequence:
         return self
@@ -566,7 +548,8 @@ class FrameSequence:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_owned", False) and not getattr(self, "_closed", True):
+        reads = getattr(self, "_reads", None)  # absent when __init__ failed early
+        if reads is not None and self._owned and not reads.closed:
             self._source.close()
 
 

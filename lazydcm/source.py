@@ -33,6 +33,7 @@ __all__ = [
     "ByteSource",
     "FileObjectSource",
     "MmapSource",
+    "identity",
     "inflate",
     "open_source",
     "whole_view",
@@ -73,6 +74,11 @@ class ByteSource(Protocol):
         ...
 
 
+def identity(status: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells two versions of a file apart: device, inode, size, modification time."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
 def _check_range(source: ByteSource, offset: int, n: int) -> None:
     if offset < 0 or n < 0:
         raise ValueError(f"invalid byte range: offset {offset}, length {n}")
@@ -98,18 +104,17 @@ class MmapSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         # O_NONBLOCK: opening a FIFO must not wait for a writer before it is refused.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        self._init(fd, os.fspath(path), owns_fd=True)
+        self._init(fd, os.fspath(path))
 
     @classmethod
     def from_fd(cls, fd: int, name: str) -> MmapSource:
-        """Map an open file descriptor; the source closes it when closed."""
+        """Map an open file descriptor; the source closes it when closed (or on failure)."""
         self = cls.__new__(cls)
-        self._init(fd, name, owns_fd=True)
+        self._init(fd, name)
         return self
 
-    def _init(self, fd: int, name: str, owns_fd: bool) -> None:
+    def _init(self, fd: int, name: str) -> None:
         self._fd = fd
-        self._owns_fd = owns_fd
         self._name = name
         self._closed = False
         try:
@@ -176,8 +181,7 @@ class MmapSource:
             with contextlib.suppress(BufferError):
                 self._mmap.close()
             self._mmap = None
-        if self._owns_fd:
-            os.close(self._fd)
+        os.close(self._fd)
 
 
 class BufferSource:
@@ -251,17 +255,18 @@ class FileObjectSource:
         if n <= self._BLOCK // 4:
             block_start, block = self._block
             if not (block_start <= offset and offset + n <= block_start + len(block)):
-                block_start = offset
-                block = self._read(offset, self._BLOCK)
+                block_start, block = offset, self._read(offset, self._BLOCK)
                 self._block = (block_start, block)
             rel = offset - block_start
-            return memoryview(block)[rel : rel + n]
-        data = self._read(offset, n)
+            data = memoryview(block)[rel : rel + n]
+        else:
+            data = memoryview(self._read(offset, n))
+        # Short when the file has shrunk since its size was taken.
         if len(data) != n:
             raise TruncatedFileError(
                 f"{self._name}: needed {n} bytes at byte {offset}, the file gave {len(data)}"
             )
-        return memoryview(data)
+        return data
 
     def read_into(self, offset: int, out: memoryview) -> int:
         target = _byte_view(out)
@@ -360,7 +365,8 @@ def inflate(source: ByteSource, offset: int) -> MmapSource:
             # An unterminated stream keeps what was inflated; the header walk
             # reports anything that is missing from it.
             out.write(inflater.flush())
-        return MmapSource.from_fd(fd, f"{source.name} (inflated)")
     except BaseException:
         os.close(fd)
         raise
+    # Outside the try: from_fd closes the descriptor itself if it fails.
+    return MmapSource.from_fd(fd, f"{source.name} (inflated)")

@@ -421,7 +421,7 @@ def test_export_shows_a_progress_bar_on_a_terminal(
         (["--frames", "0:10:0"], "--frames: '0:10:0' has a step of 0"),
         (["--frames", "1:2:3:4"], "--frames: '1:2:3:4' is not a frame number or a slice"),
         (["--frames", "3,"], "--frames: '' is not a frame number or a slice"),
-        (["--frames", "10"], "--frames: frame 10 is not in a file of 10"),
+        (["--frames", "10"], "--frames: frame 10 is not in a file of 10 frames"),
         (["--frames", "20:"], "selects none of the 10 frames"),
         (["--format", "npy", "--bits", "16"], "--bits is for PNG"),
     ],

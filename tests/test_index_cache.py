@@ -158,3 +158,41 @@ def test_a_stale_or_broken_sidecar_is_ignored(scanned: Path, tmp_path: Path) -> 
     with lazydcm.FrameSequence(scanned, index_dir=folder) as frames:
         assert len(frames) == 10
     assert os.path.getsize(sidecar) > 100  # rewritten whole
+
+
+def test_a_sidecar_cut_short_is_ignored(scanned: Path, tmp_path: Path) -> None:
+    # Arrange: half of a sidecar (a copy interrupted, a disk that filled up).
+    folder = tmp_path / "index"
+    lazydcm.FrameSequence(scanned, index_dir=folder).close()
+    sidecar = next(folder.glob("lazydcm-*.npz"))
+    sidecar.write_bytes(sidecar.read_bytes()[: os.path.getsize(sidecar) // 2])
+    lazydcm.clear_index_cache()
+
+    # Act
+    with lazydcm.FrameSequence(scanned, index_dir=folder) as frames:
+        count = len(frames)
+
+    # Assert
+    assert count == 10
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_a_sidecar_pointing_past_the_file_is_ignored(scanned: Path, tmp_path: Path) -> None:
+    # Arrange: a well-formed sidecar whose frame lengths reach past the file's end.
+    folder = tmp_path / "index"
+    with lazydcm.FrameSequence(scanned, index_dir=folder) as frames:
+        expected = frames[-1]
+    sidecar = next(folder.glob("lazydcm-*.npz"))
+    with np.load(sidecar) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["lengths"] = arrays["lengths"] + os.path.getsize(scanned)
+    with open(sidecar, "wb") as out:
+        np.savez(out, **arrays)
+    lazydcm.clear_index_cache()
+
+    # Act: the file is scanned again rather than read by the bad table.
+    with lazydcm.FrameSequence(scanned, index_dir=folder) as frames:
+        got = frames[-1]
+
+    # Assert
+    np.testing.assert_array_equal(got, expected)

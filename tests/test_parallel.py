@@ -13,6 +13,8 @@ import io
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from multiprocessing.shared_memory import SharedMemory
@@ -418,6 +420,44 @@ def test_an_abandoned_iteration_leaves_nothing_behind(j2k_file: Path) -> None:
     assert not _segment_exists(segment)
     with pytest.raises(ValueError, match="closed"):
         next(partial)
+
+
+def test_workers_do_not_repeat_the_warnings_of_opening(j2k_file: Path, tmp_path: Path) -> None:
+    # Arrange: a cut file warns when opened; a script of its own, since workers
+    # write to the stderr of the fork server, which pytest does not capture.
+    data = j2k_file.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    script = tmp_path / "iterate.py"
+    script.write_text(
+        "import sys, lazydcm\n"
+        "if __name__ == '__main__':\n"
+        "    with lazydcm.FrameSequence(sys.argv[1], workers=2) as seq:\n"
+        "        frames = list(seq.iter_frames(range(seq._index.present)))\n"
+        "        print(type(seq._pool).__name__, len(frames))\n"
+    )
+
+    # Act
+    result = subprocess.run(
+        [sys.executable, str(script), str(cut)], capture_output=True, text=True, check=False
+    )
+
+    # Assert: the caller's one warning, none from the two workers.
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "ProcessPool"
+    assert result.stderr.count("frames are complete") == 1, result.stderr
+
+
+def test_a_closed_sequence_starts_no_workers(j2k_file: Path) -> None:
+    # Arrange: workers open the file by path, so they would read it after close().
+    seq = lazydcm.FrameSequence(j2k_file, workers=2)
+    seq.close()
+
+    # Act / Assert
+    with pytest.raises(ValueError, match="closed"):
+        list(seq)
+    assert seq._pool is None
+    assert multiprocessing.active_children() == []
 
 
 def test_a_sequence_dropped_unclosed_stops_its_workers(j2k_file: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import threading
@@ -114,6 +115,17 @@ def test_closed_sequence_refuses_reads(path: Path) -> None:
     assert frames.closed
     with pytest.raises(ValueError, match="closed"):
         frames[0]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_negative_cache_budget_leaves_no_file_open(path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+
+    with pytest.raises(ValueError, match=">= 0") as caught:
+        lazydcm.FrameSequence(path, cache_bytes=-1)
+
+    assert caught.value is not None  # the traceback (and its frames) are still held
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_sources_bytes_file_object_and_bytesource(path: Path) -> None:

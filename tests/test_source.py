@@ -352,6 +352,19 @@ def test_file_object_is_never_closed(data_file: Path) -> None:
         assert f.read(4) == DATA[:4]
 
 
+def test_file_object_that_shrank_gives_truncated_not_a_short_view() -> None:
+    # Arrange: the object loses its tail after the source took its size.
+    f = io.BytesIO(DATA)
+    source = FileObjectSource(f)
+    f.truncate(SIZE - 100)
+
+    # Act / Assert: a small view (served from a block) and a large one alike.
+    with pytest.raises(TruncatedFileError):
+        source.view(SIZE - 50, 10)
+    with pytest.raises(TruncatedFileError):
+        source.view(SIZE - 50_000, 49_990)
+
+
 def test_file_object_source_names(data_file: Path) -> None:
     with data_file.open("rb") as f:
         assert FileObjectSource(f).name == str(data_file)

@@ -59,7 +59,9 @@ def _show_warning(
 def _silence_stdout() -> None:
     # ValueError, OSError: stdout is not a file (captured, or closed).
     with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

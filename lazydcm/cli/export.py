@@ -110,7 +110,7 @@ def _frames_of(text: str, count: int) -> range:
     if len(fields) == 1:
         index = int(fields[0])
         if not -count <= index < count:
-            raise CommandError(f"--frames: frame {index} is not in a file of {count}")
+            raise CommandError(f"--frames: frame {index} is not in a file of {count} frames")
         return range(index % count, index % count + 1)
     numbers = [int(field) if field else None for field in fields]
     if numbers[2:] == [0]:

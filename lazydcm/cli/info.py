@@ -104,15 +104,16 @@ def _storage(seq: FrameSequence) -> tuple[int | None, int, list[str]]:
     Walks the item headers of each frame (never the pixel bytes), which also checks
     a Basic or Extended Offset Table entry by entry.
     """
-    fragments, stored = 0, 0
+    fragments, stored, missing = 0, 0, []
     for i in range(len(seq)):
         try:
             _offsets, lengths = seq.stored_pieces(i)
         except (TruncatedFileError, FrameIndexError) as exc:
-            return (None if seq.offset_table == "native" else fragments), stored, [str(exc)]
+            missing = [str(exc)]
+            break
         fragments += len(lengths)
         stored += sum(lengths)
-    return (None if seq.offset_table == "native" else fragments), stored, []
+    return (None if seq.offset_table == "native" else fragments), stored, missing
 
 
 def _table(report: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 ``--count`` frames (16 by default; all of them when the file has fewer), from the
 first to the last at even steps, are made viewable
 (:func:`~lazydcm.cli.display.display_frame`: windowed from the header), shrunk so
-the sheet is at most ``--width`` pixels wide, laid out in a near-square grid, and
+the sheet is at most ``--width`` pixels wide (tiles stay at least 16 pixels wide,
+so many frames may need a wider sheet), laid out in a near-square grid, and
 labelled with their frame numbers.  Frames are read one at a time.
 """
 

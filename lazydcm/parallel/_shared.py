@@ -6,12 +6,13 @@ import math
 import os
 from typing import TYPE_CHECKING
 
+from lazydcm.inflight import CLOSED
+from lazydcm.source import identity
+
 if TYPE_CHECKING:
     from lazydcm.sequence import FrameSequence
 
 __all__ = ["CLOSED", "frame_bytes", "identity", "shm_room"]
-
-CLOSED = "I/O operation on a closed FrameSequence"
 
 
 def frame_bytes(seq: FrameSequence) -> int:
@@ -26,8 +27,3 @@ def shm_room() -> int | None:
     except (OSError, AttributeError):  # no /dev/shm, no statvfs (Windows)
         return None
     return status.f_bavail * status.f_frsize
-
-
-def identity(status: os.stat_result) -> tuple[int, int, int, int]:
-    """What tells two versions of a file apart: device, inode, size, modification time."""
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)

@@ -14,6 +14,7 @@ import pickle
 import signal
 import threading
 import traceback
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from lazydcm.errors import DecodeError, LazyDcmError
+from lazydcm.errors import DecodeError, LazyDcmError, LazyDcmWarning
 from lazydcm.parallel._shared import CLOSED, frame_bytes, identity, shm_room
 
 if TYPE_CHECKING:
@@ -141,14 +142,22 @@ class ProcessPool:
             shm = SharedMemory(create=True, size=size)
         except OSError as exc:
             raise StartError(f"no shared memory: {exc}") from exc
+        self._processes: list[BaseProcess] = []
+        self._conns: list[Connection] = []
+        # Every array that views the segment is in this list, which the finalizer
+        # empties before it closes the segment: [generation, slot 0, slot 1, ...].
+        self._arrays: list[np.ndarray] = []
+        # However this object goes (from here on), the processes stop and the
+        # segment is unlinked.
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._processes, self._conns, shm, self._arrays
+        )
         self._job = _Job(
             path=path,
             raw=seq._raw,
             decoder=seq.decoder,
-            # Not kept by every version of FrameSequence: a worker that opens the
-            # file without them sees another PixelInfo and refuses (see _serve).
-            overrides=getattr(seq, "_overrides", None),
-            index_dir=getattr(seq, "_index_dir", None),
+            overrides=seq._overrides,
+            index_dir=seq._index_dir,
             identity=identity(seq._source.status),  # type: ignore[attr-defined]
             info=seq.info,
             count=len(seq),
@@ -158,24 +167,17 @@ class ProcessPool:
             slots=depth,
             slot_bytes=slot_bytes,
         )
-        # Every array that views the segment is in this list, which the finalizer
-        # empties before it closes the segment: [generation, slot 0, slot 1, ...].
-        self._arrays = [np.ndarray((1,), np.int64, buffer=shm.buf)] + [
+        self._arrays.append(np.ndarray((1,), np.int64, buffer=shm.buf))
+        self._arrays.extend(
             np.ndarray(shape, dtype, buffer=shm.buf, offset=_ALIGN + k * slot_bytes)
             for k in range(depth)
-        ]
+        )
         self._generation = 0
         self._busy = threading.Lock()  # one iteration at a time has the workers
         self._closed = False
-        self._processes: list[BaseProcess] = []
-        self._conns: list[Connection] = []
         self._tasks: dict[int, _Task] = {}  # by slot: sent, not answered yet
         self._results: dict[int, tuple[str, Any]] = {}  # by slot: answered, not yielded
         self._free = list(range(depth))
-        # However this object goes, the processes stop and the segment is unlinked.
-        self._finalizer = weakref.finalize(
-            self, _shutdown, self._processes, self._conns, shm, self._arrays
-        )
         try:
             self._start_workers()
         except BaseException:
@@ -463,9 +465,12 @@ def _serve(conn: Connection, job: _Job) -> None:
             options["overrides"] = job.overrides
         if job.index_dir is not None:
             options["index_dir"] = job.index_dir
-        seq = FrameSequence(
-            job.path, cache_bytes=0, raw=job.raw, decoder=job.decoder, workers=0, **options
-        )
+        with warnings.catch_warnings():
+            # The caller was warned when it opened this very file: once is enough.
+            warnings.simplefilter("ignore", LazyDcmWarning)
+            seq = FrameSequence(
+                job.path, cache_bytes=0, raw=job.raw, decoder=job.decoder, workers=0, **options
+            )
         status = getattr(seq._source, "status", None)
         if status is None or identity(status) != job.identity:
             raise LazyDcmError(f"{job.path} is no longer the file that was opened")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,9 +17,6 @@ if TYPE_CHECKING:
     from lazydcm.sequence import FrameSequence
 
 __all__ = ["ThreadPool"]
-
-
-# -- threads ----------------------------------------------------------------------
 
 
 class ThreadPool:
@@ -39,6 +37,8 @@ class ThreadPool:
         self._depth = max(depth, workers)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="lazydcm-decoder")
         self._closed = False
+        # Held to check _closed and submit in one step: a submit after shutdown raises.
+        self._lock = threading.Lock()
 
     def frames(self, order: list[int]) -> Iterator[np.ndarray]:
         """Yield the frames at `order` in order, decoded `depth` frames ahead."""
@@ -51,16 +51,20 @@ class ThreadPool:
 
         def submit() -> None:
             for i in ahead:
-                if self._closed:
-                    raise ValueError(CLOSED)
-                pending.append(self._executor.submit(decode, i))
+                with self._lock:
+                    if self._closed:
+                        raise ValueError(CLOSED)
+                    pending.append(self._executor.submit(decode, i))
                 return
 
         try:
             for _ in range(self._depth):
                 submit()
             while pending:
-                frame = pending.popleft().result()
+                try:
+                    frame = pending.popleft().result()
+                except CancelledError:  # close() in another thread dropped it
+                    raise ValueError(CLOSED) from None
                 submit()
                 yield frame
         finally:
@@ -69,5 +73,6 @@ class ThreadPool:
 
     def close(self) -> None:
         """Drop the queued frames, wait for those being decoded, stop the threads."""
-        self._closed = True
+        with self._lock:
+            self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
