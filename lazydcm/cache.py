@@ -81,7 +81,7 @@ class _Flight:
 
 def _check_budget(max_bytes: int) -> None:
     if max_bytes < 0:
-        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        raise ValueError(f"a cache budget must be >= 0 bytes, got {max_bytes}")
 
 
 class FrameCache(Generic[K]):

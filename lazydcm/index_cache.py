@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from lazydcm.errors import LazyDcmError
+from lazydcm.errors import LazyDcmError, LazyDcmWarning
 from lazydcm.header import Header, ParsedHeader, PixelElement, PixelInfo, SequenceSpan
 from lazydcm.index import FrameIndex
 from lazydcm.source import ByteSource, identity
@@ -164,7 +165,17 @@ def store(
     )
     _CACHE.put(key, entry)
     if index_dir is not None:
-        _write_sidecar(_sidecar_path(index_dir, key), key, entry)
+        path = _sidecar_path(index_dir, key)
+        try:
+            _write_sidecar(path, key, entry)
+        except OSError as exc:
+            # A cache that cannot be written (read-only or full folder) costs only
+            # the next process a scan: the file itself opened fine.
+            warnings.warn(
+                f"the index of {parsed.source.name} could not be kept in {path}: {exc}",
+                LazyDcmWarning,
+                stacklevel=4,
+            )
 
 
 def _frozen(index: FrameIndex) -> FrameIndex:

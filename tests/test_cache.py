@@ -315,9 +315,9 @@ def test_clear_drops_entries_and_keeps_counters() -> None:
 
 @pytest.mark.parametrize("max_bytes", [-1, -(1 << 40)])
 def test_negative_budget_raises(max_bytes: int) -> None:
-    with pytest.raises(ValueError, match="max_bytes"):
+    with pytest.raises(ValueError, match="cache budget must be >= 0 bytes"):
         FrameCache(max_bytes)
-    with pytest.raises(ValueError, match="max_bytes"):
+    with pytest.raises(ValueError, match="cache budget must be >= 0 bytes"):
         FrameCache(10).resize(max_bytes)
 
 

@@ -196,3 +196,21 @@ def test_a_sidecar_pointing_past_the_file_is_ignored(scanned: Path, tmp_path: Pa
 
     # Assert
     np.testing.assert_array_equal(got, expected)
+
+
+def test_a_sidecar_that_cannot_be_written_warns_and_the_file_still_opens(
+    scanned: Path, tmp_path: Path
+) -> None:
+    # Arrange: the cache folder's place is taken by a file, so it cannot be created.
+    folder = tmp_path / "not-a-folder"
+    folder.write_bytes(b"")
+
+    # Act
+    with pytest.warns(lazydcm.LazyDcmWarning, match="could not be kept in"):
+        frames = lazydcm.FrameSequence(scanned, index_dir=folder)
+
+    # Assert: the file opened and reads; the process-wide cache still has it.
+    with frames:
+        assert frames[0].shape == frames.frame_shape
+    with lazydcm.FrameSequence(scanned, index_dir=None) as again:
+        assert again.offset_table == frames.offset_table
