@@ -58,9 +58,9 @@ NOTES = """## Notes
   without `MADV_POPULATE_READ` first) measured 82-100 µs, slower than `pread`.
   `pread_floor` is therefore the physical floor of a bounded-memory reader, and
   lazydcm's overhead over it is about 4 µs a frame.  Against the memmap floor
-  the ratio moved between 1.28x and 1.52x over five runs on 2026-11-24 (median
-  1.37x): the 1.33x target of issue 2 is not met reliably; against the `pread`
-  floor it was 1.02x-1.07x.
+  the ratio moved between 1.28x and 1.52x over seven runs on 2026-11-24 (median
+  1.37x; 1.46x and 1.31x in the last two): the 1.33x target of issue 2 is not met
+  reliably; against the `pread` floor it was 1.02x-1.07x.
 - **Memory (issue 4).**  `tests/test_memory.py` iterates every frame of a 1.5 GB
   native file (3,000 x 512x512 uint16) in a fresh process and reads `VmHWM`: with
   `cache_bytes=64 MiB` the peak grows by the cache and a few MiB (+65.4 MiB
