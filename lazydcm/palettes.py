@@ -24,6 +24,9 @@ __all__ = ["MAX_ENTRIES", "PALETTES", "expand_segmented", "palette_uid", "well_k
 
 #: The most entries a palette table has (a descriptor's 0 means 2**16, PS3.3 C.7.6.3.1.5).
 MAX_ENTRIES = 1 << 16
+#: Segments expanded in all for one table: a table of MAX_ENTRIES entries needs
+#: far fewer, unless it is made of empty segments repeated by indirect ones.
+MAX_SEGMENT_VISITS = 4 * MAX_ENTRIES
 
 #: SOP Instance UID -> Content Label of the well-known palettes (PS3.6 Annex B).
 PALETTES: dict[str, str] = {
@@ -108,14 +111,19 @@ def expand_segmented(
     limit: int | None = None,
     last: int | None = None,
     depth: int = 0,
+    start: int = 0,
+    visits: list[int] | None = None,
 ) -> list[int]:
     """Expand Segmented Palette Color LUT Data (PS3.3 C.7.9.2).
 
     Opcode 0 is a discrete segment (C.7.9.2.1), 1 a linear one from the previous
     entry (C.7.9.2.2, rounded as pydicom rounds), 2 an indirect one that repeats
     `limit` segments from an offset (C.7.9.2.3; taken as an index into `data`,
-    as pydicom takes it).  The table grows to at most 2**16 entries and indirect
-    segments nest at most 8 deep, so hostile data cannot make it unbounded.
+    as pydicom takes it).  The table grows to at most 2**16 entries, indirect
+    segments nest at most 8 deep, and at most :data:`MAX_SEGMENT_VISITS` segments
+    are expanded in all (`visits` counts them through the nesting: zero-length
+    segments repeated by nested indirect ones would otherwise take for ever), so
+    hostile data can make it neither unbounded nor slow.
 
     Raises
     ------
@@ -125,10 +133,17 @@ def expand_segmented(
     """
     if depth > 8:
         raise InvalidDicomError("Segmented Palette Color LUT Data nests indirect segments too deep")
+    visits = [0] if visits is None else visits
     lut: list[int] = []
-    offset = 0
+    offset = start
     segments = 0
     while offset + 1 < len(data):  # a trailing pad word is not a segment
+        visits[0] += 1
+        if visits[0] > MAX_SEGMENT_VISITS:
+            raise InvalidDicomError(
+                f"Segmented Palette Color LUT Data expands more than {MAX_SEGMENT_VISITS} "
+                "segments (indirect segments repeating each other)"
+            )
         opcode, length = data[offset], data[offset + 1]
         offset += 2
         if opcode == 0:
@@ -168,7 +183,9 @@ def expand_segmented(
                 byte_offset = data[offset + 1] << 16 | data[offset]
                 offset += 2
             lut.extend(
-                expand_segmented(data[byte_offset:], little, bytes_8, length, lut[-1], depth + 1)
+                expand_segmented(
+                    data, little, bytes_8, length, lut[-1], depth + 1, byte_offset, visits
+                )
             )
         else:
             raise InvalidDicomError(

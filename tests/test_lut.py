@@ -366,6 +366,29 @@ def test_segmented_palette_that_expands_without_bound_is_invalid() -> None:
         lazydcm.apply_color_lut(np.zeros(2, np.uint8), Header(values, {}))
 
 
+def test_segmented_palette_that_repeats_empty_segments_is_refused_quickly() -> None:
+    # Arrange: an indirect segment repeating 20,000 indirect segments that each
+    # repeat 20,000 empty linear segments: 4e8 segments and no entries, which
+    # neither the entry nor the depth limit stops.  (A nested expansion cannot
+    # start with an indirect segment: each one follows a one-entry discrete one.)
+    n = 20_000
+    inner_at = 7 + 7 * n
+    segments = [0, 1, 7, 2, 2 * n, 7, 0]
+    segments += [0, 1, 7, 2, n, inner_at & 0xFFFF, inner_at >> 16] * n
+    segments += [1, 0, 7] * n
+    discrete = np.array([0, 1, 7], dtype="<u2").tobytes()
+    values = {
+        "RedPaletteColorLookupTableDescriptor": (256, 0, 16),
+        "SegmentedRedPaletteColorLookupTableData": np.array(segments, "<u2").tobytes(),
+        "SegmentedGreenPaletteColorLookupTableData": discrete,
+        "SegmentedBluePaletteColorLookupTableData": discrete,
+    }
+
+    # Act / Assert
+    with pytest.raises(lazydcm.InvalidDicomError, match="expands more than 262144 segments"):
+        lazydcm.apply_color_lut(np.zeros(2, np.uint8), Header(values, {}))
+
+
 # -- sources --------------------------------------------------------------------------
 
 FUNCTIONS: list[Callable[..., np.ndarray]] = [
