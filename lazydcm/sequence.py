@@ -319,15 +319,31 @@ class FrameSequence:
     def __getitem__(self, key: slice) -> np.ndarray: ...
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        """One frame for an int; a stacked array for a slice or a sequence of ints."""
+        """One frame for an int; stacked frames for a slice, an array of ints or a mask.
+
+        As in NumPy, an array of ints gives its own shape followed by the frame
+        shape, and a boolean mask (one value a frame) the frames where it is true.
+        """
         if isinstance(key, int) or isinstance(key, np.integer):  # noqa: SIM101 (faster)
             frame = self._frame(self._normalise(key))
             return frame.copy() if self._caching else frame
         indices: Sequence[int]
+        shape: tuple[int, ...]
         if isinstance(key, slice):
             indices = range(*key.indices(len(self)))
+            shape = (len(indices),)
         else:
-            indices = [self._normalise(i) for i in np.asarray(key).reshape(-1)]
+            keys = np.asarray(key)
+            if keys.dtype == np.bool_:
+                if keys.shape != (len(self),):
+                    raise IndexError(
+                        f"a boolean mask of shape {keys.shape} does not match {len(self)} frames"
+                    )
+                keys = np.flatnonzero(keys)
+            elif keys.size and not np.issubdtype(keys.dtype, np.integer):
+                raise TypeError(f"frame indices must be integers, not {keys.dtype}")
+            indices = [self._normalise(i) for i in keys.reshape(-1).tolist()]
+            shape = keys.shape
         present = self._index.present
         absent = next((i for i in indices if i >= present), None)
         if absent is not None:
@@ -335,7 +351,7 @@ class FrameSequence:
         out = np.empty((len(indices), *self._spec.shape), dtype=self._spec.dtype)
         for k, i in enumerate(indices):
             out[k] = self._frame(i)
-        return out
+        return out.reshape(shape + self._spec.shape)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Frames in order, decoded ahead (see :meth:`iter_frames`)."""

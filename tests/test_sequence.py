@@ -56,6 +56,19 @@ def test_int_negative_slice_and_list_indexing(path: Path) -> None:
         np.testing.assert_array_equal(frames[[5, 0, -2]], FRAMES[[5, 0, -2]])
         np.testing.assert_array_equal(frames[np.array([1, 1])], FRAMES[[1, 1]])
         assert frames[5:5].shape == (0, 6, 5)
+        assert frames[[]].shape == (0, 6, 5)
+
+
+def test_arrays_of_indices_and_masks_index_as_in_numpy(path: Path) -> None:
+    mask = np.arange(12) % 5 == 1
+    with lazydcm.FrameSequence(path) as frames:
+        np.testing.assert_array_equal(frames[[[0, 1], [11, -1]]], FRAMES[[[0, 1], [11, -1]]])
+        np.testing.assert_array_equal(frames[mask], FRAMES[mask])
+        np.testing.assert_array_equal(frames[list(mask)], FRAMES[mask])
+        with pytest.raises(IndexError, match=r"mask of shape \(3,\) does not match 12 frames"):
+            frames[np.array([True, False, True])]
+        with pytest.raises(TypeError, match="must be integers, not float64"):
+            frames[np.array([1.0, 2.0])]
 
 
 @pytest.mark.parametrize("bad", [12, -13, 10**30])
