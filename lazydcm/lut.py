@@ -439,7 +439,10 @@ def apply_presentation_lut(arr: np.ndarray, source: Source) -> np.ndarray:
         entries, _, bits = _descriptor(sequence[0], tag)
         itemsize = 8 if bits <= 8 else 16
         little = _little_endian(values)
-        lut = _lut_data(sequence[0], entries, f"uint{itemsize}", little, tag, bytes_8=bits <= 8)
+        # LUT Data is US or OW (C.11.6.1); US values come out as uint16 (as pydicom's,
+        # which also masks them by the 8- or 16-bit item size, not by their type).
+        dtype = f"uint{itemsize}" if isinstance(sequence[0].get("LUTData"), bytes) else "uint16"
+        lut = _lut_data(sequence[0], entries, dtype, little, tag, bytes_8=bits <= 8)
         if shift := itemsize - bits:  # the unused high bits of an entry are not part of it
             lut = (lut << shift) >> shift
         # Quantise the input linearly to the LUT's entries, as pydicom does; a constant

@@ -265,6 +265,29 @@ def test_presentation_lut_sequence_is_pydicoms(entries: int, bits: int) -> None:
     _same(got, processing.apply_presentation_lut(arr, ds))
 
 
+@pytest.mark.parametrize(("entries", "bits"), [(256, 8), (256, 6), (1024, 12)])
+def test_presentation_lut_sequence_with_us_data_is_pydicoms(entries: int, bits: int) -> None:
+    # Arrange: LUT Data as US values (pydicom returns them as uint16 whatever the depth,
+    # junk above the entry's bits included)
+    rng = np.random.default_rng(bits)
+    lut = tuple(int(v) for v in rng.integers(0, 1 << 16, entries))
+    arr = rng.integers(0, 4096, (16, 16)).astype(np.uint16)
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [entries, 0, bits]
+    item.add_new(0x00283006, "US", list(lut))
+    ds = pydicom.Dataset()
+    ds.PresentationLUTSequence = [item]
+    values = {
+        "PresentationLUTSequence": (
+            MappingProxyType({"LUTDescriptor": (entries, 0, bits), "LUTData": lut}),
+        )
+    }
+    # Act
+    got = lazydcm.apply_presentation_lut(arr, Header(values, {}))
+    # Assert
+    _same(got, processing.apply_presentation_lut(arr, ds))
+
+
 # -- palettes -------------------------------------------------------------------------
 
 PALETTE_FILES = [
