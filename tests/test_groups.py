@@ -20,6 +20,7 @@ from pydicom.pixels import processing
 import lazydcm
 from lazydcm import synth, uids
 from lazydcm.groups import CACHED_FRAMES, FunctionalGroups
+from lazydcm.uids import lookup
 
 SHARED, PER_FRAME = 0x52009229, 0x52009230
 PIXEL_VALUE_TRANSFORMATION, FRAME_VOI_LUT = 0x00289145, 0x00289132
@@ -33,8 +34,8 @@ class _Builder:
     """Encodes elements, items and sequences in one transfer syntax."""
 
     def __init__(self, syntax: str, undefined: bool = True) -> None:
-        ts = synth._syntax(syntax)
-        self.kw = {"little_endian": ts.little_endian, "implicit": ts.implicit}
+        ts = lookup(syntax)
+        self.kw = {"little_endian": ts.little_endian, "implicit": ts.implicit_vr}
         self.undefined = undefined
 
     def element(self, tag: int, vr: str, value: Any) -> bytes:
@@ -81,7 +82,7 @@ def _write(
     if per_frame is not None:
         extra.append(b.sequence(PER_FRAME, *per_frame))
     frames = np.arange(FRAMES * 24, dtype=np.uint16).reshape(FRAMES, 4, 6) * 30
-    little = synth._syntax(syntax).little_endian
+    little = lookup(syntax).little_endian
     pixels = synth.native_pixels(frames, IMAGE, little_endian=little)
     path.write_bytes(synth.dicom_file(IMAGE, pixels, transfer_syntax_uid=syntax, extra=extra))
     return path
@@ -374,7 +375,7 @@ def test_the_header_walk_records_where_the_sequences_are(
     # Arrange
     path = _precedence_file(tmp_path / "enhanced.dcm", syntax, undefined)
     data = path.read_bytes()
-    little = synth._syntax(syntax).little_endian
+    little = lookup(syntax).little_endian
     item_tag = (0xFFFEE000).to_bytes(4, "big")
     item_tag = bytes([item_tag[1], item_tag[0], item_tag[3], item_tag[2]]) if little else item_tag
     # Act
