@@ -38,6 +38,7 @@ import numpy as np
 from lazydcm.errors import InvalidDicomError, LazyDcmError
 from lazydcm.header import ParsedHeader, read_header
 from lazydcm.source import MmapSource
+from lazydcm.tags import PIXEL_KEYWORDS
 
 __all__ = ["is_dataset", "resolve"]
 
@@ -48,8 +49,6 @@ _DESCRIBING = (
     "PixelRepresentation", "PhotometricInterpretation", "PlanarConfiguration",
     "NumberOfFrames",
 )  # fmt: skip
-_PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData",
-               0x7FE00009: "DoubleFloatPixelData"}  # fmt: skip
 _SEQUENCE_DELIMITER = {True: b"\xfe\xff\xdd\xe0", False: b"\xff\xfe\xe0\xdd"}
 _COMPARE_CHUNK = 64 << 20  # bytes of pixel data compared at a time
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
@@ -92,7 +91,7 @@ def _file_path(ds: Any) -> str | None:
 
 def _pixel_element(ds: Any) -> Any:
     """The dataset's pixel element without reading a deferred value, or None."""
-    for tag in _PIXEL_TAGS:
+    for tag in PIXEL_KEYWORDS:  # in the order the header walk meets them
         if tag in ds:
             return ds.get_item(tag, keep_deferred=True)
     return None
@@ -154,7 +153,7 @@ def _pixels_differ(ds: Any, parsed: ParsedHeader) -> str | None:
     element = _pixel_element(ds)
     if element is None or type(element).__name__ == "RawDataElement":
         return None  # never read, deferred, or as read from the file
-    if _PIXEL_TAGS.get(int(element.tag)) != parsed.pixel.keyword:
+    if PIXEL_KEYWORDS.get(int(element.tag)) != parsed.pixel.keyword:
         return (
             f"the dataset's pixel element is {element.keyword}, the file's {parsed.pixel.keyword}"
         )
