@@ -241,6 +241,19 @@ def test_unknown_presentation_lut_shape_is_not_implemented() -> None:
         lazydcm.apply_presentation_lut(np.zeros(2), Header({"PresentationLUTShape": "LOG"}, {}))
 
 
+def _presentation_lut(
+    descriptor: tuple[int, int, int], vr: str, data: bytes | tuple[int, ...]
+) -> tuple[Header, pydicom.Dataset]:
+    """One Presentation LUT Sequence item, as a lazydcm header and as a pydicom dataset."""
+    item = pydicom.Dataset()
+    item.LUTDescriptor = list(descriptor)
+    item.add_new(0x00283006, vr, data if isinstance(data, bytes) else list(data))
+    ds = pydicom.Dataset()
+    ds.PresentationLUTSequence = [item]
+    lut_item = MappingProxyType({"LUTDescriptor": descriptor, "LUTData": data})
+    return Header({"PresentationLUTSequence": (lut_item,)}, {}), ds
+
+
 @pytest.mark.parametrize(("entries", "bits"), [(256, 8), (4096, 12), (1024, 16)])
 def test_presentation_lut_sequence_is_pydicoms(entries: int, bits: int) -> None:
     # Arrange: an OW Presentation LUT, with junk in the unused high bits of 12-bit entries
@@ -249,18 +262,9 @@ def test_presentation_lut_sequence_is_pydicoms(entries: int, bits: int) -> None:
     lut = rng.integers(0, 1 << itemsize, entries, dtype=f"u{itemsize // 8}")
     data = lut.astype(f"<u{itemsize // 8}").tobytes()
     arr = rng.integers(-500, 3000, (16, 16)).astype(np.int16)
-    item = pydicom.Dataset()
-    item.LUTDescriptor = [entries, 0, bits]
-    item.add_new(0x00283006, "OW", data)
-    ds = pydicom.Dataset()
-    ds.PresentationLUTSequence = [item]
-    values = {
-        "PresentationLUTSequence": (
-            MappingProxyType({"LUTDescriptor": (entries, 0, bits), "LUTData": data}),
-        )
-    }
+    header, ds = _presentation_lut((entries, 0, bits), "OW", data)
     # Act
-    got = lazydcm.apply_presentation_lut(arr, Header(values, {}))
+    got = lazydcm.apply_presentation_lut(arr, header)
     # Assert
     _same(got, processing.apply_presentation_lut(arr, ds))
 
@@ -272,18 +276,9 @@ def test_presentation_lut_sequence_with_us_data_is_pydicoms(entries: int, bits: 
     rng = np.random.default_rng(bits)
     lut = tuple(int(v) for v in rng.integers(0, 1 << 16, entries))
     arr = rng.integers(0, 4096, (16, 16)).astype(np.uint16)
-    item = pydicom.Dataset()
-    item.LUTDescriptor = [entries, 0, bits]
-    item.add_new(0x00283006, "US", list(lut))
-    ds = pydicom.Dataset()
-    ds.PresentationLUTSequence = [item]
-    values = {
-        "PresentationLUTSequence": (
-            MappingProxyType({"LUTDescriptor": (entries, 0, bits), "LUTData": lut}),
-        )
-    }
+    header, ds = _presentation_lut((entries, 0, bits), "US", lut)
     # Act
-    got = lazydcm.apply_presentation_lut(arr, Header(values, {}))
+    got = lazydcm.apply_presentation_lut(arr, header)
     # Assert
     _same(got, processing.apply_presentation_lut(arr, ds))
 
@@ -497,19 +492,12 @@ def test_lut_data_of_an_odd_length_is_invalid() -> None:
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # pydicom's
 def test_a_constant_image_takes_the_first_presentation_lut_entry_without_warnings() -> None:
     # Arrange: pydicom divides 0 by 0 here, and warns; the values agree
-    data = bytes(range(255, -1, -1))
-    item = pydicom.Dataset()
-    item.LUTDescriptor = [256, 0, 8]
-    item.add_new(0x00283006, "OW", data)
-    ds = pydicom.Dataset()
-    ds.PresentationLUTSequence = [item]
-    lut_item = MappingProxyType({"LUTDescriptor": (256, 0, 8), "LUTData": data})
-    values = {"PresentationLUTSequence": (lut_item,)}
+    header, ds = _presentation_lut((256, 0, 8), "OW", bytes(range(255, -1, -1)))
     arr = np.full((2, 3), 7, dtype=np.uint16)
     # Act
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = lazydcm.apply_presentation_lut(arr, Header(values, {}))
+        got = lazydcm.apply_presentation_lut(arr, header)
     # Assert
     _same(got, processing.apply_presentation_lut(arr, ds))
     np.testing.assert_array_equal(got, 255)

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 
@@ -310,40 +310,36 @@ def test_a_worker_killed_midway_gives_a_decode_error_then_new_workers(
     _assert_same(again, expected)
 
 
-def test_workers_that_cannot_open_the_file_fall_back_to_threads(
-    j2k_file: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("name", "replacement", "warning"),
+    [
+        # the caller expects another file than the one workers find
+        ("identity", lambda status: (0, 0, 0, 0), "no longer the file"),
+        # /dev/shm full (a worker writing past it would die of SIGBUS)
+        ("shm_room", lambda: 0, "shared memory"),
+    ],
+    ids=["another-file", "no-shared-memory"],
+)
+def test_workers_that_cannot_start_fall_back_to_threads(
+    j2k_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    replacement: Callable[..., object],
+    warning: str,
 ) -> None:
-    # Arrange: the caller expects another file than the one workers find.
-    monkeypatch.setattr(parallel.processes, "identity", lambda status: (0, 0, 0, 0))
+    # Arrange
+    monkeypatch.setattr(parallel.processes, name, replacement)
     expected = _serial(j2k_file)
 
     # Act
     with lazydcm.FrameSequence(j2k_file, workers=2) as seq:
-        with pytest.warns(lazydcm.LazyDcmWarning, match="no longer the file"):
+        with pytest.warns(lazydcm.LazyDcmWarning, match=warning):
             got = list(seq)
         pool = seq._pool
 
     # Assert
     assert isinstance(pool, parallel.ThreadPool)
     assert multiprocessing.active_children() == []
-    _assert_same(got, expected)
-
-
-def test_without_room_for_the_shared_memory_ring_threads_decode(
-    j2k_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Arrange: /dev/shm full (a worker writing past it would die of SIGBUS).
-    monkeypatch.setattr(parallel.processes, "shm_room", lambda: 0)
-    expected = _serial(j2k_file)
-
-    # Act
-    with lazydcm.FrameSequence(j2k_file, workers=2) as seq:
-        with pytest.warns(lazydcm.LazyDcmWarning, match="shared memory"):
-            got = list(seq)
-        pool = seq._pool
-
-    # Assert
-    assert isinstance(pool, parallel.ThreadPool)
     _assert_same(got, expected)
 
 

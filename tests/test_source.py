@@ -7,7 +7,6 @@ import io
 import os
 import random
 import sys
-import tempfile
 import threading
 import tracemalloc
 import zlib
@@ -605,15 +604,6 @@ def test_whole_view_of_a_file_object_or_own_source_is_none() -> None:
 
 
 # -- inflate --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Make tempfile create its files in an empty directory of the test's own."""
-    path = tmp_path / "tmp"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
 
 
 def _compressible(n: int) -> bytes:
