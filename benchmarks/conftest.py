@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from common import NATIVE_FRAMES, NATIVE_SIZE
 
-from lazydcm import synth
+from lazydcm.testing import synth
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import lazydcm
-from lazydcm import synth
+from lazydcm.testing import synth
 
 FRAMES = 20_000
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"

@@ -26,7 +26,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import lazydcm
-from lazydcm import parallel, synth
+from lazydcm import parallel
+from lazydcm.testing import synth
 
 pytestmark = pytest.mark.benchmark(group="parallel iteration, 200 J2K lossless 512x512 frames")
 

@@ -9,7 +9,6 @@ imported when a file needs them.
 """
 
 from lazydcm.cache import CacheInfo
-from lazydcm.color import convert_color_space
 from lazydcm.errors import (
     DecodeError,
     DecoderUnavailableError,
@@ -18,18 +17,20 @@ from lazydcm.errors import (
     LazyDcmError,
     LazyDcmWarning,
     PixelDataNotFoundError,
+    SourceError,
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
 from lazydcm.header import Header, PixelInfo
-from lazydcm.index_cache import clear_index_cache
-from lazydcm.lut import (
+from lazydcm.index.sidecar import clear_index_cache
+from lazydcm.processing import (
     apply_color_lut,
     apply_modality_lut,
     apply_presentation_lut,
     apply_rescale,
     apply_voi_lut,
     apply_windowing,
+    convert_color_space,
 )
 from lazydcm.sequence import FrameSequence, iter_pixels, pixel_array
 
@@ -47,6 +48,7 @@ __all__ = [
     "LazyDcmWarning",
     "PixelDataNotFoundError",
     "PixelInfo",
+    "SourceError",
     "TruncatedFileError",
     "UnsupportedTransferSyntaxError",
     "__version__",

@@ -77,9 +77,9 @@ def corpus(max_size: int = DEFAULT_MAX_SIZE) -> list[Path]:
     """
     from helpers import REAL_FILES, file_id
 
+    from lazydcm import opening
     from lazydcm.errors import LazyDcmError
-    from lazydcm.header import read_header
-    from lazydcm.source import BufferSource
+    from lazydcm.sources import MemorySource
 
     files = []
     with warnings.catch_warnings():
@@ -88,7 +88,7 @@ def corpus(max_size: int = DEFAULT_MAX_SIZE) -> list[Path]:
             if not 0 < path.stat().st_size <= max_size:
                 continue
             try:
-                read_header(BufferSource(path.read_bytes())).source.close()
+                opening.open(MemorySource(path.read_bytes())).close()
             except LazyDcmError:
                 continue
             files.append(path)
@@ -312,9 +312,9 @@ def read_mutant(mutant: Mutant, folder: Path) -> Counter[str]:
         On an exception outside the contract, a MemoryError or a foreign warning.
     """
     import lazydcm
+    from lazydcm import opening
     from lazydcm.decoders.suggest import suggest_overrides
-    from lazydcm.header import read_header
-    from lazydcm.source import BufferSource
+    from lazydcm.sources import MemorySource
 
     outcomes: Counter[str] = Counter()
     how = mutant.case % 3
@@ -369,11 +369,12 @@ def read_mutant(mutant: Mutant, folder: Path) -> Counter[str]:
                     view = guarded("encoded_frame(0)", lambda: frames.encoded_frame(0))
                     if view is not None:
                         view.release()
-            parsed = guarded(
-                "read_header", lambda: read_header(BufferSource(mutant.data, name="mutant"))
+            opened = guarded(
+                "opening.open", lambda: opening.open(MemorySource(mutant.data, name="mutant"))
             )
-            if parsed is not None:
-                guarded("suggest_overrides", lambda: suggest_overrides(parsed))
+            if opened is not None:
+                guarded("suggest_overrides", lambda: suggest_overrides(opened))
+                opened.close()
         finally:
             path.unlink(missing_ok=True)
     for warning in caught:

@@ -17,8 +17,8 @@ from helpers import real_file
 from PIL import Image
 
 import lazydcm
-from lazydcm import synth
 from lazydcm.cli import main
+from lazydcm.testing import synth
 
 JPEG_SV1 = "1.2.840.10008.1.2.4.70"
 RLE = "1.2.840.10008.1.2.5"

@@ -2,7 +2,7 @@
 
 Every ```python block of the README, the home page, the quick start and the
 how-to guides is run, page by page and in order, in a folder holding the files
-the pages name, built here with :mod:`lazydcm.synth` (and imagecodecs for the
+the pages name, built here with :mod:`lazydcm.testing.synth` (and imagecodecs for the
 JPEG ones).  A line ``print(...)  # text`` is checked: what it prints must be
 `text`, or the start of `text` followed by ``:`` or ``,`` and an explanation.
 The commands of the command-line page run there too.  The site itself is built
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import lazydcm
-from lazydcm import synth
+from lazydcm.testing import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -30,11 +30,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lazydcm
-from lazydcm import synth
+from lazydcm import opening
 from lazydcm.errors import LazyDcmError, LazyDcmWarning
-from lazydcm.header import read_header
-from lazydcm.index import build_index
-from lazydcm.source import BufferSource
+from lazydcm.frames import FrameReader
+from lazydcm.sources import MemorySource
+from lazydcm.testing import synth
 from lazydcm.uids import ENCAPSULATED_UNCOMPRESSED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE
 
 imagecodecs = pytest.importorskip("imagecodecs")
@@ -245,13 +245,13 @@ def generated_file(draw: st.DrawFn) -> bytes:
 def _exercise(data: bytes) -> None:
     """Everything lazydcm does with a file; only LazyDcmError and IndexError may escape."""
     try:
-        parsed = read_header(BufferSource(data, name="generated"))
-        index = build_index(parsed)
-        for i in range(min(index.present, 8)):
-            index.pieces(i)
+        opened = opening.open(MemorySource(data, name="generated"))
+        reader = FrameReader(opened)
+        for i in range(min(opened.index.present, 8)):
+            reader.pieces(i)
         from lazydcm.decoders.suggest import suggest_overrides
 
-        suggest_overrides(parsed, index)
+        suggest_overrides(opened)
     except (LazyDcmError, IndexError):
         pass
     try:

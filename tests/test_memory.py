@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lazydcm import synth
+from lazydcm.testing import synth
 
 MIB = 1 << 20
 FRAMES = 3000  # x 512 x 512 uint16 = 1.5 GiB

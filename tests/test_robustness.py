@@ -43,7 +43,6 @@ import pytest
 from helpers import real_file
 
 import lazydcm
-from lazydcm import synth
 from lazydcm.errors import (
     DecodeError,
     FrameIndexError,
@@ -54,8 +53,8 @@ from lazydcm.errors import (
     TruncatedFileError,
 )
 from lazydcm.header import read_header
-from lazydcm.index import build_index
-from lazydcm.source import BufferSource
+from lazydcm.sources import MemorySource
+from lazydcm.testing import synth
 from lazydcm.uids import lookup
 
 imagecodecs = pytest.importorskip("imagecodecs")
@@ -691,7 +690,7 @@ def test_items_that_claim_more_than_their_parent_are_invalid(case: str, sequence
     data = synth.dicom_file(IMAGE, image_bytes, extra=[sequence, padding])
 
     with pytest.raises(InvalidDicomError, match="past the end of the") as info:
-        read_header(BufferSource(data))
+        read_header(MemorySource(data))
     assert not isinstance(info.value, TruncatedFileError)
 
 
@@ -711,7 +710,7 @@ def test_items_of_zero_length_in_a_kept_sequence_terminate() -> None:
     sequence = synth.encode_sequence(0x00283010, [b""] * 1000, undefined_item_length=False)
     data = synth.dicom_file(IMAGE, synth.native_pixels(FRAMES, IMAGE), extra=[sequence])
 
-    parsed = read_header(BufferSource(data))
+    parsed = read_header(MemorySource(data))
 
     assert len(parsed.header["VOILUTSequence"]) == 1000
 
@@ -834,8 +833,8 @@ def test_reading_the_mapping_of_a_truncated_file_would_sigbus(tmp_path: Path) ->
     code = textwrap.dedent(
         f"""
         import os
-        from lazydcm.source import MmapSource
-        source = MmapSource({str(path)!r})
+        from lazydcm.sources import LocalFileSource
+        source = LocalFileSource({str(path)!r})
         view = source.view(4 * 4096, 16)
         os.truncate({str(path)!r}, 4096)
         print(bytes(view))
@@ -989,7 +988,7 @@ def test_sizes_use_python_integers_so_nothing_overflows() -> None:
     with frames:
         assert frames.nbytes == HUGE * 65535 * 65535 * 3 * 8
         assert frames.shape == (HUGE, 65535, 65535, 3)
-        assert frames._index.nbytes < 1024
+        assert frames.reader.index.nbytes < 1024
         with pytest.raises(FrameIndexError):
             frames[0]
         # A stack of absent frames is refused before its memory is asked for.
@@ -1049,8 +1048,8 @@ def _first_fragment(data: bytes) -> int:
     """Where frame 0's first fragment starts in `data`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LazyDcmWarning)
-        parsed = read_header(BufferSource(data))
-        return build_index(parsed).pieces(0)[0][0]
+        with lazydcm.FrameSequence(data) as frames:
+            return frames.stored_pieces(0)[0][0]
 
 
 def test_regression_j2k_siz_claiming_16m_rows_is_not_decoded() -> None:

@@ -15,8 +15,8 @@ from helpers import real_file
 from pydicom.pixels import pixel_array as pydicom_pixel_array
 
 import lazydcm
-from lazydcm import synth
-from lazydcm.source import BufferSource
+from lazydcm.sources import MemorySource
+from lazydcm.testing import synth
 
 RNG = np.random.default_rng(7)
 FRAMES = RNG.integers(0, 4096, (12, 6, 5), dtype=np.uint16)
@@ -149,7 +149,7 @@ def test_sources_bytes_file_object_and_bytesource(path: Path) -> None:
             np.testing.assert_array_equal(from_file[3], FRAMES[3])
         assert handle.tell() == 17
         assert not handle.closed
-    for source in (data, bytearray(data), memoryview(data), io.BytesIO(data), BufferSource(data)):
+    for source in (data, bytearray(data), memoryview(data), io.BytesIO(data), MemorySource(data)):
         with lazydcm.FrameSequence(source) as frames:
             np.testing.assert_array_equal(frames[-1], FRAMES[-1])
 
@@ -213,7 +213,7 @@ def test_opening_a_1000_frame_file_reads_no_pixel_bytes(tmp_path: Path) -> None:
     # Arrange: a byte source that records every byte range it hands out.
     class Counting:
         def __init__(self, data: bytes) -> None:
-            self.inner = BufferSource(data, name="counting")
+            self.inner = MemorySource(data, name="counting")
             self.name, self.size = self.inner.name, self.inner.size
             self.ranges: list[tuple[int, int]] = []
 
@@ -221,9 +221,21 @@ def test_opening_a_1000_frame_file_reads_no_pixel_bytes(tmp_path: Path) -> None:
             self.ranges.append((offset, offset + n))
             return self.inner.view(offset, n)
 
+        @property
+        def status(self) -> None:
+            return None
+
+        @property
+        def zero_copy(self) -> bool:
+            return False
+
         def read_into(self, offset: int, out: memoryview) -> int:
             self.ranges.append((offset, offset + out.nbytes))
             return self.inner.read_into(offset, out)
+
+        def read_many(self, ranges: list[tuple[int, int]]) -> list[memoryview]:
+            self.ranges.extend((offset, offset + n) for offset, n in ranges)
+            return self.inner.read_many(ranges)
 
         def advise(self, offset: int, n: int, needed: bool) -> None:
             pass

@@ -10,8 +10,9 @@ import pytest
 from helpers import real_file
 
 import lazydcm
-from lazydcm import synth
-from lazydcm.sequence import DEFAULT_ARRAY_WARN_BYTES, FrameSequence
+from lazydcm.frames import FrameReader
+from lazydcm.sequence import DEFAULT_ARRAY_WARN_BYTES
+from lazydcm.testing import synth
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +103,13 @@ def test_the_warning_comes_before_any_frame_is_decoded(
 ) -> None:
     # Arrange: a caller that makes the warning an error allocates and decodes nothing.
     decoded: list[int] = []
-    original = FrameSequence._decode
+    original = FrameReader.decode
 
-    def counting(self: FrameSequence, i: int) -> np.ndarray:
+    def counting(self: FrameReader, i: int) -> np.ndarray:
         decoded.append(i)
         return original(self, i)
 
-    monkeypatch.setattr(FrameSequence, "_decode", counting)
+    monkeypatch.setattr(FrameReader, "decode", counting)
 
     # Act
     with lazydcm.FrameSequence(native_file, array_warn_bytes=0) as seq, warnings.catch_warnings():

@@ -10,6 +10,11 @@ import pytest
 from helpers import real_file
 
 import lazydcm
+from lazydcm import frames as frames_module
+from lazydcm.decoders import select
+from lazydcm.testing import synth
+from lazydcm.uids import J2K_LOSSLESS, lookup
+from lazydcm.uids import JPEG_LOSSLESS_SV1 as JPEG_SV1
 
 FILES = [
     "emri_small.dcm",  # native
@@ -58,12 +63,13 @@ def test_eight_threads_reading_random_frames_get_the_right_ones(
     assert info.current_bytes <= max(cache_bytes, 0)
 
 
-def test_two_threads_asking_for_one_frame_decode_it_once() -> None:
+def test_two_threads_asking_for_one_frame_decode_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Arrange: a decoder that counts its calls and holds the first one until a
     # second thread is waiting for the same frame.
     path = real_file("emri_small_jpeg_2k_lossless.dcm")
-    seq = lazydcm.FrameSequence(path, cache_bytes=1 << 20)
-    inner = seq._decoder
+    inner = select(lookup(J2K_LOSSLESS))
     calls: list[int] = []
     release = threading.Event()
 
@@ -75,7 +81,8 @@ def test_two_threads_asking_for_one_frame_decode_it_once() -> None:
             release.wait(timeout=10)
             return inner.decode(encoded, spec, first_bit)  # type: ignore[arg-type]
 
-    seq._decoder = Counting()  # type: ignore[assignment]
+    monkeypatch.setattr(frames_module, "choose", lambda ts, name: Counting())
+    seq = lazydcm.FrameSequence(path, cache_bytes=1 << 20)
     results: list[np.ndarray] = []
 
     def read() -> None:
@@ -98,3 +105,55 @@ def test_two_threads_asking_for_one_frame_decode_it_once() -> None:
     assert len(results) == 2
     np.testing.assert_array_equal(results[0], results[1])
     assert results[0] is not results[1]
+
+
+@pytest.mark.usefixtures("quiet")
+@pytest.mark.parametrize("workers", [0, 4])
+def test_the_colour_space_the_codestream_decides_never_changes(
+    tmp_path: Path, workers: int
+) -> None:
+    # Arrange: RGB lossless JPEG frames (component IDs 'R', 'G', 'B') under a header
+    # that says YBR_FULL: the codestream decides, and raw frames come out RGB.
+    imagecodecs = pytest.importorskip("imagecodecs")
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 255, (24, 16, 20, 3), dtype=np.uint8)
+    streams = [bytes(imagecodecs.jpeg8_encode(f, lossless=True, predictor=1)) for f in truth]
+    image = synth.ImagePixel(16, 20, 3, bits_allocated=8, number_of_frames=24,
+                             photometric_interpretation="YBR_FULL")  # fmt: skip
+    path = tmp_path / "rgb-ids.dcm"
+    synth.write_encapsulated(path, streams, image, transfer_syntax_uid=JPEG_SV1)
+    seen: list[str] = []
+    wrong: list[int] = []
+    start = threading.Barrier(8)
+
+    # Act
+    with lazydcm.FrameSequence(path, raw=True, cache_bytes=0, workers=workers) as seq:
+        before = seq.photometric_interpretation
+        state = dict(vars(seq))
+
+        def read(k: int) -> None:
+            start.wait()
+            for i in range(k, 24, 8):
+                if not np.array_equal(seq[i], truth[i]):
+                    wrong.append(i)
+                seen.append(seq.photometric_interpretation)
+
+        threads = [threading.Thread(target=read, args=(k,)) for k in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        iterated = list(seq)
+        after = seq.photometric_interpretation
+        state_after = dict(vars(seq))
+
+    # Assert: "RGB" before any frame, while frames are read, and after; and reading
+    # frames wrote nothing of the sequence's own (the pool, started by iteration, aside).
+    assert before == after == "RGB"
+    assert set(seen) == {"RGB"}
+    assert len(seen) == 24
+    assert wrong == []
+    np.testing.assert_array_equal(np.stack(iterated), truth)
+    assert state_after.keys() == state.keys()
+    changed = {k for k in state if state_after[k] is not state[k]}
+    assert changed <= {"_pool"}

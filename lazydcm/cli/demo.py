@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from lazydcm import synth
 from lazydcm.cli.display import CommandError, progress, require
 from lazydcm.cli.montage import write_montage
 from lazydcm.sequence import FrameSequence
+from lazydcm.testing import synth
 
 __all__ = ["add_parser", "demo", "run"]
 

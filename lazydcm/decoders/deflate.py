@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 
-from lazydcm.decoders import Decoded, FrameSpec
+from lazydcm.decoders.base import Decoded, FrameSpec
 from lazydcm.decoders.uncompressed import frame_nbytes, native_frame
 from lazydcm.errors import DecodeError
 

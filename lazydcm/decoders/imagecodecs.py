@@ -28,15 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from lazydcm.decoders import (
-    J2K_SYNTAXES,
-    JPEG_LS_SYNTAXES,
-    JPEG_XL_SYNTAXES,
-    RLE_SYNTAXES,
-    Decoded,
-    FrameSpec,
-)
-from lazydcm.decoders._markers import (
+from lazydcm.decoders.base import Decoded, FrameSpec
+from lazydcm.decoders.libjpeg import jpeg_decoded
+from lazydcm.decoders.markers import (
     call_codec,
     check_j2k,
     check_jpeg,
@@ -45,14 +39,18 @@ from lazydcm.decoders._markers import (
     jpeg_info,
     jpeg_photometric,
 )
-from lazydcm.decoders.libjpeg import jpeg_decoded
 from lazydcm.decoders.openjpeg import j2k_decoded
 from lazydcm.decoders.rle import check_header
 from lazydcm.errors import DecodeError
+from lazydcm.uids import (
+    J2K_SYNTAXES,
+    JPEG_LS_SYNTAXES,
+    JPEG_XL_JPEG_RECOMPRESSION,
+    JPEG_XL_SYNTAXES,
+    RLE_SYNTAXES,
+)
 
 __all__ = ["ImagecodecsDecoder", "decoder"]
-
-_JPEG_XL_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
 
 
 class ImagecodecsDecoder:
@@ -119,7 +117,7 @@ class ImagecodecsDecoder:
             )
         check_size(arr.nbytes, spec.frame_pixels * arr.dtype.itemsize, what, spec)
         pi = spec.photometric_interpretation
-        if spec.transfer_syntax.uid == _JPEG_XL_RECOMPRESSION and pi.startswith("YBR"):
+        if spec.transfer_syntax.uid == JPEG_XL_JPEG_RECOMPRESSION and pi.startswith("YBR"):
             pi = "RGB"
         return Decoded(arr, pi, 0)
 

@@ -6,7 +6,7 @@ decodes them:
 * libjpeg runs with no colour transform (colourspace 0), so YCbCr frames come
   out as YCbCr and the pixel pipeline converts them to RGB unless ``raw``; the
   colour space is the header's unless the codestream's component IDs or a JFIF
-  segment say otherwise (:func:`~lazydcm.decoders._markers.jpeg_photometric`).
+  segment say otherwise (:func:`~lazydcm.decoders.markers.jpeg_photometric`).
 * The output is read with a container of 1 byte for precision <= 8 and 2 up to
   16, in the signedness of Pixel Representation; the pipeline casts it to the
   frame's dtype.  For JPEG-LS the precision is the SOF55 one, as in pydicom.  For
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from lazydcm.decoders import JPEG_LS_SYNTAXES, Decoded, FrameSpec
-from lazydcm.decoders._markers import (
+from lazydcm.decoders.base import Decoded, FrameSpec
+from lazydcm.decoders.markers import (
     JpegInfo,
     call_codec,
     check_jpeg,
@@ -38,6 +38,7 @@ from lazydcm.decoders._markers import (
     jpeg_info,
     jpeg_photometric,
 )
+from lazydcm.uids import JPEG_LS_SYNTAXES
 
 __all__ = ["LibjpegDecoder", "decoder", "jpeg_decoded"]
 
@@ -69,7 +70,7 @@ def jpeg_decoded(
     """Wrap a JPEG or JPEG-LS decoder's output bytes as pydicom reads them.
 
     `raw` is the decoder's colour-by-pixel output as bytes (uint8), `pi` the
-    colour space :func:`~lazydcm.decoders._markers.jpeg_photometric` chose.
+    colour space :func:`~lazydcm.decoders.markers.jpeg_photometric` chose.
     """
     if spec.transfer_syntax.uid in JPEG_LS_SYNTAXES:
         precision = info.precision if info is not None else spec.bits_stored

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lazydcm.decoders import Decoded, FrameSpec
+from lazydcm.decoders.base import Decoded, FrameSpec
+from lazydcm.errors import DecodeError
 
 __all__ = ["NativeDecoder", "decoder"]
 
@@ -25,6 +26,13 @@ class NativeDecoder:
         """Return the frame's samples as a 1-D array in native byte order."""
         pi = spec.photometric_interpretation
         planar = spec.planar_configuration
+        needed = -(-(first_bit + spec.stored_samples * spec.bits_allocated) // 8)
+        if len(encoded) < needed:
+            raise DecodeError(
+                f"Unable to decode a {spec.transfer_syntax} frame: it holds {len(encoded)} "
+                f"bytes, fewer than the {needed} its (0028,0010) 'Rows', (0028,0011) "
+                "'Columns', (0028,0002) 'Samples per Pixel' and (0028,0100) 'Bits Allocated' need"
+            )
         if spec.bits_allocated == 1:
             packed = np.frombuffer(encoded, dtype=np.uint8)
             return Decoded(packed, pi, planar, first_bit=first_bit)
@@ -38,7 +46,7 @@ class NativeDecoder:
             arr = samples[start : start + spec.stored_samples]
         else:
             stored = spec.stored_dtype
-            arr = np.frombuffer(encoded, dtype=stored)
+            arr = np.frombuffer(encoded[: spec.stored_samples * stored.itemsize], dtype=stored)
             if not stored.isnative:
                 arr = arr.byteswap(inplace=writable).view(spec.dtype)
             elif not writable:

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from lazydcm.decoders import Decoded, FrameSpec
-from lazydcm.decoders._markers import call_codec, check_j2k, check_size, container, j2k_info
+from lazydcm.decoders.base import Decoded, FrameSpec
+from lazydcm.decoders.markers import call_codec, check_j2k, check_size, container, j2k_info
 
 __all__ = ["OpenjpegDecoder", "decoder", "j2k_decoded"]
 

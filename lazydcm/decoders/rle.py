@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from lazydcm.decoders import Decoded, FrameSpec
-from lazydcm.decoders._markers import call_codec, check_size
+from lazydcm.decoders.base import Decoded, FrameSpec
+from lazydcm.decoders.markers import call_codec, check_size
 from lazydcm.errors import DecodeError
 
 __all__ = ["RleDecoder", "check_header", "decoder"]

@@ -1,11 +1,11 @@
 """Header overrides suggested by the pixel data itself, for files whose header is wrong.
 
-Contract: :func:`suggest_overrides` takes a parsed file (and its frame table, when
-the caller has it) and returns the ``overrides`` (keyword -> value, as
-:func:`lazydcm.header.read_header` takes them) that would make the Image Pixel
-module describe the pixel data; an empty dict when nothing disagrees.  It reads
-only the start of the first frame (with ``read_into``, never through a memory
-map), imports no codec, and never writes anything.
+Contract: :func:`suggest_overrides` takes an opened file and returns the
+``overrides`` (keyword -> value, as :func:`lazydcm.header.read_dataset` takes
+them) that would make the Image Pixel module describe the pixel data; an empty
+dict when nothing disagrees.  It reads only the start of the first frame (with
+``read_into``, never through a memory map), imports no codec, and never writes
+anything.
 
 What it compares:
 
@@ -24,34 +24,23 @@ What it compares:
 
 from __future__ import annotations
 
-import warnings
-from typing import TYPE_CHECKING
-
-from lazydcm.decoders import J2K_SYNTAXES, JPEG_LS_SYNTAXES, JPEG_SYNTAXES
-from lazydcm.errors import LazyDcmError, LazyDcmWarning
-
-if TYPE_CHECKING:
-    from lazydcm.header import ParsedHeader
-    from lazydcm.index import FrameIndex
+from lazydcm.errors import LazyDcmError
+from lazydcm.header import ParsedHeader
+from lazydcm.index import ItemReader, Rejected, frame_pieces
+from lazydcm.opening import Opened
+from lazydcm.sources.base import read_exactly
+from lazydcm.uids import J2K_SYNTAXES, JPEG_LOSSY_SYNTAXES, JPEG_LS_SYNTAXES, JPEG_SYNTAXES
 
 __all__ = ["suggest_overrides"]
 
 #: Bytes read from the start of the first frame: enough for the SOF after a few
 #: large APPn segments (an ICC profile takes up to 64 KiB a segment).
 _HEAD = 1 << 18
-_JPEG_LOSSY = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
 _RGB_IDS = ((82, 71, 66), (114, 103, 98))  # 'RGB', 'rgb'
 
 
-def suggest_overrides(parsed: ParsedHeader, index: FrameIndex | None = None) -> dict[str, object]:
+def suggest_overrides(opened: Opened) -> dict[str, object]:
     """The overrides that would make the header match the pixel data (see the module docstring).
-
-    Parameters
-    ----------
-    parsed : ParsedHeader
-        The file, as :func:`~lazydcm.header.read_header` returned it.
-    index : FrameIndex, optional
-        Its frame table; built (quietly) when not given.
 
     Returns
     -------
@@ -59,12 +48,7 @@ def suggest_overrides(parsed: ParsedHeader, index: FrameIndex | None = None) -> 
         Keyword -> suggested value; empty when the header matches what was checked,
         or when the first frame is not there to be checked.
     """
-    if index is None:
-        from lazydcm.index import build_index
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LazyDcmWarning)
-            index = build_index(parsed)
+    parsed, index = opened.header, opened.index
     suggested: dict[str, object] = {}
     declared = parsed.info.number_of_frames
     if index.count > declared:
@@ -73,27 +57,31 @@ def suggest_overrides(parsed: ParsedHeader, index: FrameIndex | None = None) -> 
         suggested["NumberOfFrames"] = index.present  # whole data, fewer frames
     uid = parsed.transfer_syntax.uid
     if uid in JPEG_SYNTAXES or uid in J2K_SYNTAXES:
-        head = _first_frame_head(parsed, index)
+        head = _first_frame_head(opened)
         if head:
             suggested.update(_from_codestream(parsed, head))
     return suggested
 
 
-def _first_frame_head(parsed: ParsedHeader, index: FrameIndex) -> bytes:
+def _first_frame_head(opened: Opened) -> bytes:
     """Up to :data:`_HEAD` bytes of the first frame's first fragment (b"" if not there)."""
+    index, source = opened.index, opened.source
     if not index.present:
         return b""
+    checker = ItemReader(source, opened.header.transfer_syntax.uid, pread=True)
     try:
-        offsets, lengths = index.pieces(0)
+        pieces = frame_pieces(index, 0, checker)
     except LazyDcmError:
+        return b""  # the first frame is cut off: nothing to suggest from
+    if isinstance(pieces, Rejected):
         return b""  # a wrong offset table entry: nothing to suggest from
-    out = bytearray(min(lengths[0], _HEAD))
-    got = parsed.source.read_into(offsets[0], memoryview(out))
-    return bytes(out[:got])
+    offsets, lengths = pieces
+    n = min(lengths[0], _HEAD, source.size - offsets[0])
+    return bytes(read_exactly(source, offsets[0], n)) if n > 0 else b""
 
 
 def _from_codestream(parsed: ParsedHeader, head: bytes) -> dict[str, object]:
-    from lazydcm.decoders._markers import j2k_info, jpeg_info
+    from lazydcm.decoders.markers import j2k_info, jpeg_info
 
     info = parsed.info
     uid = parsed.transfer_syntax.uid
@@ -109,11 +97,9 @@ def _from_codestream(parsed: ParsedHeader, head: bytes) -> dict[str, object]:
         if jpeg is None:
             return {}
         said = (jpeg.rows, jpeg.columns, jpeg.components, jpeg.precision)
-        if jpeg.component_ids in _RGB_IDS or uid in JPEG_LS_SYNTAXES or uid not in _JPEG_LOSSY:
-            colour = "RGB"
-        else:
-            # Baseline and extended JPEG colour is YCbCr, subsampled as JFIF writes it.
-            colour = "YBR_FULL_422"
+        lossy = uid in JPEG_LOSSY_SYNTAXES and uid not in JPEG_LS_SYNTAXES
+        # Baseline and extended JPEG colour is YCbCr, subsampled as JFIF writes it.
+        colour = "RGB" if jpeg.component_ids in _RGB_IDS or not lossy else "YBR_FULL_422"
     rows, columns, components, precision = said
     suggested: dict[str, object] = {}
     if rows and rows > 0 and rows != info.rows and rows <= 0xFFFF:

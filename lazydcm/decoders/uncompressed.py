@@ -11,7 +11,7 @@ library is involved.
 
 from __future__ import annotations
 
-from lazydcm.decoders import Decoded, FrameSpec
+from lazydcm.decoders.base import Decoded, FrameSpec
 from lazydcm.decoders.native import NativeDecoder
 from lazydcm.errors import DecodeError
 

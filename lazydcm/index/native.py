@@ -14,8 +14,8 @@ import numpy as np
 
 from lazydcm.errors import InvalidDicomError, LazyDcmWarning
 from lazydcm.header import ParsedHeader
+from lazydcm.header.tags import format_tag
 from lazydcm.index.table import FrameIndex
-from lazydcm.tags import format_tag
 
 __all__ = ["native_frame_bits", "native_index"]
 
@@ -30,18 +30,19 @@ def native_frame_bits(parsed: ParsedHeader) -> int:
     return bits
 
 
-def native_index(parsed: ParsedHeader, size: int) -> FrameIndex:
+def native_index(parsed: ParsedHeader, name: str, size: int) -> FrameIndex:
     """Build the frame table of native pixel data by arithmetic.
 
     Parameters
     ----------
     parsed : ParsedHeader
         The header walk's result; its pixel element has a defined length.
+    name : str
+        The source's name, for messages.
     size : int
         The size of the source the pixel value is in.
     """
     info, pixel = parsed.info, parsed.pixel
-    name = parsed.source.name
     if pixel.length is None:
         raise InvalidDicomError(f"{name}: native {format_tag(pixel.tag)} has no defined length")
     frame_bits = native_frame_bits(parsed)

@@ -1,20 +1,30 @@
-"""FrameIndex: where each frame's bytes are, as int64 NumPy arrays."""
+"""FrameIndex: where each frame's bytes are, as int64 NumPy arrays; pure data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FrameIndex", "IndexKind", "Pieces"]
+__all__ = ["FrameIndex", "IndexKind", "Pieces", "Rejected"]
 
 IndexKind = Literal["native", "bot", "eot", "scan"]
 
 #: Where one frame's stored bytes are: (offsets, lengths) of its pieces, in order.
 Pieces = tuple[list[int], list[int]]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An offset table, or one of its entries, that failed a check: the reason why.
+
+    Builders and entry checks return it instead of raising, so that the caller
+    chooses the way on (the next table, or a scan of the item headers) by value.
+    """
+
+    reason: str
 
 
 def _empty() -> NDArray[np.int64]:
@@ -31,11 +41,11 @@ class FrameIndex:
     several fragments list them in ``fragment_offsets`` and ``fragment_lengths``,
     frame *i* owning ``fragment_starts[i]`` up to ``fragment_starts[i + 1]``.
 
-    A table read from the file (BOT, EOT) is checked entry by entry when its frame
-    is read: ``offsets[i]`` is then the position of the frame's first item and
-    `resolve` turns it into the frame's pieces, raising
-    :class:`~lazydcm.errors.FrameIndexError` when the entry does not point at the
-    items it claims.
+    A table read from the file (``kind`` "bot" or "eot") is checked entry by entry
+    when its frame is read (:func:`lazydcm.index.frame_pieces`): ``offsets[i]`` is
+    then the position of the frame's first item, and ``lengths[i]`` the frame's
+    length (EOT) or the distance to the next frame's first item (BOT; -1 for the
+    last frame).
     """
 
     kind: IndexKind
@@ -54,13 +64,19 @@ class FrameIndex:
     missing: Literal["truncated", "absent"] = "truncated"
     #: How many fragments the encapsulated data holds, when known (a scan counts them).
     fragment_count: int | None = None
-    #: For tables checked as they are used: frame index -> its pieces.
-    resolve: Callable[[int], Pieces] | None = field(default=None, compare=False)
+    #: Where BOT and EOT offsets count from: the first item after the Basic Offset
+    #: Table (PS3.5 A.4); 0 for other kinds.
+    origin: int = 0
 
     @property
     def present(self) -> int:
         """How many frames the file holds."""
         return len(self.offsets)
+
+    @property
+    def checked_on_read(self) -> bool:
+        """True for tables read from the file, whose entries are checked as frames are read."""
+        return self.kind in ("bot", "eot")
 
     @property
     def nbytes(self) -> int:
@@ -75,9 +91,20 @@ class FrameIndex:
         return sum(a.nbytes for a in arrays)
 
     def pieces(self, i: int) -> Pieces:
-        """The (offsets, lengths) of frame `i`'s stored bytes; `i` < ``present``."""
-        if self.resolve is not None:
-            return self.resolve(i)
+        """The (offsets, lengths) of frame `i`'s stored bytes; `i` < ``present``.
+
+        A table checked on read gives them through :func:`lazydcm.index.frame_pieces`,
+        which checks the entry against the item headers first.
+
+        Raises
+        ------
+        ValueError
+            The table is a BOT or EOT one.
+        """
+        if self.checked_on_read:
+            raise ValueError(
+                f"a {self.kind.upper()} table's frames are found by lazydcm.index.frame_pieces"
+            )
         if len(self.fragment_starts):
             start, stop = self.fragment_starts[i], self.fragment_starts[i + 1]
             return (

@@ -76,17 +76,16 @@ import multiprocessing
 import os
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from lazydcm.decoders import Unavailable
 from lazydcm.errors import LazyDcmWarning
-from lazydcm.parallel._shared import frame_bytes, identity
+from lazydcm.frames import FrameReader
 from lazydcm.parallel.processes import GIL_HOLDING_BACKENDS, ProcessPool, StartError
+from lazydcm.parallel.shared import frame_bytes
 from lazydcm.parallel.threads import ThreadPool
-
-if TYPE_CHECKING:
-    from lazydcm.sequence import FrameSequence
 
 __all__ = ["GIL_HOLDING_BACKENDS", "Pool", "ProcessPool", "ThreadPool", "read_ahead", "start"]
 
@@ -107,27 +106,25 @@ class Pool(Protocol):
         ...
 
 
-def start(seq: FrameSequence) -> Pool:
-    """Start the workers that decode ahead for `seq` (``workers=`` of them, at most one a frame).
+def start(reader: FrameReader, workers: int) -> Pool:
+    """Start the workers that decode ahead for `reader` (at most one a frame).
 
-    Processes when the backend holds the GIL and the sequence was opened from a
-    path that still names the same file, threads otherwise (see the module
-    docstring).
+    Processes when the backend holds the GIL and the file was opened from a path
+    that still names the same file, threads otherwise (see the module docstring).
     """
-    workers = max(1, min(seq._workers, len(seq)))
-    depth = read_ahead(seq, workers)
-    path = seq._path
+    count = reader.index.count
+    workers = max(1, min(workers, count))
+    depth = read_ahead(reader, workers)
+    opened = reader.opened
+    path = opened.location
     # A daemonic process (a multiprocessing.Pool worker, a PyTorch DataLoader
     # worker) may not start processes.
     daemonic = multiprocessing.current_process().daemon
-    if (
-        seq.decoder in GIL_HOLDING_BACKENDS
-        and path is not None
-        and not daemonic
-        and _same_file(seq, path)
-    ):
+    chosen = reader.decoder
+    backend = "" if isinstance(chosen, Unavailable) else chosen.name
+    if backend in GIL_HOLDING_BACKENDS and path is not None and not daemonic and _same_file(reader):
         try:
-            return ProcessPool(seq, path, workers, depth)
+            return ProcessPool(reader, workers, depth)
         except StartError as exc:
             warnings.warn(
                 f"{path}: lazydcm's decoder processes did not start ({exc}); frames are "
@@ -137,28 +134,28 @@ def start(seq: FrameSequence) -> Pool:
                 LazyDcmWarning,
                 stacklevel=4,
             )
-    return ThreadPool(seq, workers, depth)
+    return ThreadPool(reader, workers, depth)
 
 
-def read_ahead(seq: FrameSequence, workers: int) -> int:
+def read_ahead(reader: FrameReader, workers: int) -> int:
     """How many frames may be in flight, or decoded and not yet yielded.
 
     The cache budget in frames (parallel iteration uses it instead of the cache),
     capped at two frames a worker, never fewer than one frame a worker, and never
-    more than the sequence's frames.
+    more than the file's frames.
     """
-    budget = seq.cache_info().max_bytes // frame_bytes(seq)
+    budget = reader.opened.options.cache_bytes // frame_bytes(reader.spec)
     depth = max(workers, min(budget, _AHEAD_PER_WORKER * workers))
-    return max(1, min(depth, len(seq)))
+    return max(1, min(depth, reader.index.count))
 
 
-def _same_file(seq: FrameSequence, path: str) -> bool:
-    """True when `path` still names the file `seq` has open, so workers read the same."""
-    opened = getattr(seq._source, "status", None)
-    if opened is None:
+def _same_file(reader: FrameReader) -> bool:
+    """True when the reader's path still names the file it has open, so workers read the same."""
+    opened = reader.opened
+    if opened.location is None or opened.source.status is None:
         return False
     try:
-        now = os.stat(path)
+        now = os.stat(opened.location)
     except OSError:
         return False
-    return identity(now) == identity(opened)
+    return (now.st_size, now.st_mtime_ns, now.st_dev, now.st_ino) == opened.source.status

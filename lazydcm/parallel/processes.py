@@ -8,6 +8,7 @@ file itself, so no encoded byte crosses a process boundary.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import pickle
@@ -24,16 +25,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from lazydcm import opening
+from lazydcm.decoders import Unavailable
 from lazydcm.errors import DecodeError, LazyDcmError, LazyDcmWarning
-from lazydcm.parallel._shared import CLOSED, frame_bytes, identity, shm_room
+from lazydcm.frames import FrameReader
+from lazydcm.header import PixelInfo
+from lazydcm.inflight import CLOSED
+from lazydcm.opening import OpenOptions
+from lazydcm.parallel.shared import frame_bytes, shm_room
+from lazydcm.sources import SourceStatus
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.context import ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
-
-    from lazydcm.header import PixelInfo
-    from lazydcm.sequence import FrameSequence
 
 __all__ = ["GIL_HOLDING_BACKENDS", "ProcessPool", "StartError"]
 
@@ -44,7 +49,7 @@ GIL_HOLDING_BACKENDS = frozenset({"pylibjpeg"})
 #: default, kept.
 _PRELOAD = (
     "__main__",
-    "lazydcm.sequence",
+    "lazydcm.frames",
     "lazydcm.decoders.libjpeg",
     "lazydcm.decoders.openjpeg",
     "lazydcm.decoders.rle",
@@ -69,11 +74,8 @@ class _Job:
     """What a worker process needs to open the file and serve frames."""
 
     path: str
-    raw: bool
-    decoder: str
-    overrides: Any
-    index_dir: Any
-    identity: tuple[int, int, int, int]
+    options: OpenOptions
+    status: SourceStatus
     info: PixelInfo
     count: int
     shape: tuple[int, ...]
@@ -110,10 +112,8 @@ class ProcessPool:
 
     Parameters
     ----------
-    seq : FrameSequence
-        The sequence, opened from `path` (held weakly).
-    path : str
-        The file's path, as the sequence was given it.
+    reader : FrameReader
+        The reader of a file opened from a path.
     workers : int
         Number of processes.
     depth : int
@@ -123,16 +123,20 @@ class ProcessPool:
     Raises
     ------
     StartError
-        The processes did not start, or could not open the file as `seq` has it.
+        The processes did not start, or could not open the file as `reader` has it.
     """
 
-    def __init__(self, seq: FrameSequence, path: str, workers: int, depth: int) -> None:
-        self._seq_ref = weakref.ref(seq)
+    def __init__(self, reader: FrameReader, workers: int, depth: int) -> None:
+        opened = reader.opened
+        path, status = opened.location, opened.source.status
+        if path is None or status is None:
+            raise StartError(f"{reader.name} was not opened from a path that workers can open")
+        self._reader = reader
         self._name = path
         self._count = workers
         self._slots = depth
-        shape, dtype = seq.frame_shape, seq.dtype
-        slot_bytes = -(-frame_bytes(seq) // _ALIGN) * _ALIGN
+        shape, dtype = reader.spec.shape, reader.spec.dtype
+        slot_bytes = -(-frame_bytes(reader.spec) // _ALIGN) * _ALIGN
         size = _ALIGN + depth * slot_bytes
         room = shm_room()
         if room is not None and size > room:
@@ -152,15 +156,16 @@ class ProcessPool:
         self._finalizer = weakref.finalize(
             self, _shutdown, self._processes, self._conns, shm, self._arrays
         )
+        # Workers decode serially, cache nothing, and use the backend this reader uses.
+        chosen = reader.decoder
+        backend = opened.options.decoder if isinstance(chosen, Unavailable) else chosen.name
+        options = dataclasses.replace(opened.options, cache_bytes=0, workers=0, decoder=backend)
         self._job = _Job(
             path=path,
-            raw=seq._raw,
-            decoder=seq.decoder,
-            overrides=seq._overrides,
-            index_dir=seq._index_dir,
-            identity=identity(seq._source.status),  # type: ignore[attr-defined]
-            info=seq.info,
-            count=len(seq),
+            options=options,
+            status=status,
+            info=opened.header.info,
+            count=reader.index.count,
             shape=shape,
             dtype=dtype.str,
             shm_name=shm.name,
@@ -239,23 +244,22 @@ class ProcessPool:
         if not self._busy.acquire(blocking=False):
             # Another iteration (another thread, or an enclosing loop) has the
             # workers: this one decodes in the calling thread.
-            seq = self._seq()
             for i in order:
-                yield seq[i]
+                yield self._live().decode(i)
             return
         try:
             yield from self._frames(order)
         finally:
             self._busy.release()
 
-    def _seq(self) -> FrameSequence:
-        seq = self._seq_ref()
-        if seq is None or self._closed:
+    def _live(self) -> FrameReader:
+        """The reader, or ValueError once the pool or its file is closed."""
+        if self._closed or self._reader.closed:
             raise ValueError(CLOSED)
-        return seq
+        return self._reader
 
     def _frames(self, order: list[int]) -> Iterator[np.ndarray]:
-        seq = self._seq()
+        self._live()
         if not all(p.is_alive() for p in self._processes):
             self._reset()  # a worker died since the last iteration
         if not self._processes:  # stopped after a worker died: start again
@@ -286,9 +290,8 @@ class ProcessPool:
                 frame = self._arrays[1 + slot].copy()
                 self._free.append(slot)
                 self._dispatch(todo, queue, generation)
-                seq._photometric = payload  # what the worker's decoder produced
                 yield frame
-                self._seq()  # raises if the sequence was closed meanwhile
+                self._live()  # raises if the file was closed meanwhile
             finished = True
         finally:
             if not finished:
@@ -321,10 +324,10 @@ class ProcessPool:
 
     def _receive(self) -> None:
         """Wait for answers, or for a worker to stop, and record them."""
-        self._seq()
+        self._live()
         waited: list[Connection | int] = [*self._conns, *(p.sentinel for p in self._processes)]
         ready = multiprocessing.connection.wait(waited)
-        self._seq()  # close() in another thread stops the workers
+        self._live()  # close() in another thread stops the workers
         for k, conn in enumerate(self._conns):
             if conn in ready:
                 try:
@@ -457,25 +460,19 @@ def _serve(conn: Connection, job: _Job) -> None:
     """A worker process: open the file, then decode the frames asked for until told to stop."""
     # Ctrl-C is the caller's to handle: it stops the workers (or they see it gone).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from lazydcm.sequence import FrameSequence
-
     try:
-        options: dict[str, Any] = {}
-        if job.overrides:
-            options["overrides"] = job.overrides
-        if job.index_dir is not None:
-            options["index_dir"] = job.index_dir
         with warnings.catch_warnings():
             # The caller was warned when it opened this very file: once is enough.
             warnings.simplefilter("ignore", LazyDcmWarning)
-            seq = FrameSequence(
-                job.path, cache_bytes=0, raw=job.raw, decoder=job.decoder, workers=0, **options
-            )
-        status = getattr(seq._source, "status", None)
-        if status is None or identity(status) != job.identity:
+            reader = FrameReader(opening.open(job.path, job.options))
+        if reader.opened.source.status != job.status:
+            reader.close()
             raise LazyDcmError(f"{job.path} is no longer the file that was opened")
-        if seq.info != job.info or len(seq) != job.count:
-            raise LazyDcmError(f"{job.path} opens with another Image Pixel module: {seq.info}")
+        if reader.opened.header.info != job.info or reader.index.count != job.count:
+            reader.close()
+            raise LazyDcmError(
+                f"{job.path} opens with another Image Pixel module: {reader.opened.header.info}"
+            )
         shm = SharedMemory(name=job.shm_name)
     except Exception as exc:
         with contextlib.suppress(OSError):
@@ -483,15 +480,15 @@ def _serve(conn: Connection, job: _Job) -> None:
         return
     try:
         conn.send(("ready", None))
-        _serve_frames(conn, job, seq, shm)
+        _serve_frames(conn, job, reader, shm)
     except (EOFError, OSError):
         pass  # the caller has gone
     finally:
-        seq.close()
+        reader.close()
         shm.close()
 
 
-def _serve_frames(conn: Connection, job: _Job, seq: FrameSequence, shm: SharedMemory) -> None:
+def _serve_frames(conn: Connection, job: _Job, reader: FrameReader, shm: SharedMemory) -> None:
     dtype = np.dtype(job.dtype)
     arrays = [np.ndarray((1,), np.int64, buffer=shm.buf)] + [
         np.ndarray(job.shape, dtype, buffer=shm.buf, offset=_ALIGN + k * job.slot_bytes)
@@ -504,7 +501,7 @@ def _serve_frames(conn: Connection, job: _Job, seq: FrameSequence, shm: SharedMe
                 conn.send(("skip", slot, None))
                 continue
             try:
-                frame = seq[i]
+                frame = reader.decode(i)
                 if frame.shape != job.shape or frame.dtype != dtype:
                     raise DecodeError(
                         f"{job.path}: frame {i} decoded to {frame.dtype} {frame.shape}, "
@@ -514,7 +511,7 @@ def _serve_frames(conn: Connection, job: _Job, seq: FrameSequence, shm: SharedMe
             except Exception as exc:
                 conn.send(("error", slot, _portable(exc)))
                 continue
-            conn.send(("ok", slot, seq.photometric_interpretation))
+            conn.send(("ok", slot, None))
     finally:
         arrays.clear()
 

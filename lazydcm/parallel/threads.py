@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lazydcm.parallel._shared import CLOSED
-
-if TYPE_CHECKING:
-    from lazydcm.sequence import FrameSequence
+from lazydcm.frames import FrameReader
+from lazydcm.inflight import CLOSED
 
 __all__ = ["ThreadPool"]
 
@@ -24,16 +20,16 @@ class ThreadPool:
 
     Parameters
     ----------
-    seq : FrameSequence
-        The sequence whose frames are decoded (held weakly).
+    reader : FrameReader
+        What reads and decodes the frames.
     workers : int
         Number of threads.
     depth : int
         Frames submitted ahead of the one being yielded (at least `workers`).
     """
 
-    def __init__(self, seq: FrameSequence, workers: int, depth: int) -> None:
-        self._seq_ref = weakref.ref(seq)
+    def __init__(self, reader: FrameReader, workers: int, depth: int) -> None:
+        self._reader = reader
         self._depth = max(depth, workers)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="lazydcm-decoder")
         self._closed = False
@@ -42,10 +38,9 @@ class ThreadPool:
 
     def frames(self, order: list[int]) -> Iterator[np.ndarray]:
         """Yield the frames at `order` in order, decoded `depth` frames ahead."""
-        seq = self._seq_ref()
-        if seq is None or self._closed:
+        if self._closed:
             raise ValueError(CLOSED)
-        decode = seq._decode  # a new array on every call: the caller's to keep
+        decode = self._reader.decode  # a new array on every call: the caller's to keep
         pending: deque[Future[np.ndarray]] = deque()
         ahead = iter(order)
 
