@@ -185,6 +185,52 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.count("\n") == 1
 
 
+def test_info_names_each_file_it_cannot_read_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: a good file between three that cannot be read, for three reasons.
+    good = str(real_file("emri_small.dcm"))
+    not_dicom = tmp_path / "not.dcm"
+    not_dicom.write_text("hello, this is not DICOM at all" * 10)
+    missing, folder = tmp_path / "missing.dcm", tmp_path / "folder.dcm"
+    folder.mkdir()
+    names = [str(not_dicom), good, str(missing), str(folder)]
+
+    # Act
+    status = main(["info", *names])
+
+    # Assert: the good file is described; each error line starts with its file
+    # (never twice over), in the order given; the status says something failed.
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"file  {good}" in captured.out
+    errors = captured.err.splitlines()
+    assert len(errors) == 3, errors
+    for line, name in zip(errors, [names[0], names[2], names[3]], strict=True):
+        assert line.startswith(f"lazydcm: error: {name}: "), line
+        assert f"{name}: {name}" not in line, line
+    assert errors[1] == f"lazydcm: error: {missing}: No such file or directory"
+
+
+def test_an_unviewable_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: PALETTE COLOR frames without their palette.
+    image = synth.ImagePixel(
+        4, 4, bits_allocated=8, number_of_frames=2, photometric_interpretation="PALETTE COLOR"
+    )
+    path = tmp_path / "palette.dcm"
+    synth.write_native(path, np.zeros((2, 4, 4), np.uint8), image)
+
+    for command in (["montage", "-o", str(tmp_path / "s.png")], ["export", "-o", str(tmp_path)]):
+        # Act
+        status = main([*command, str(path)])
+
+        # Assert
+        err = capsys.readouterr().err
+        assert status == 1
+        assert err.startswith(f"lazydcm: error: {path}: the palette cannot be applied"), err
+        assert err.count("\n") == 1
+
+
 def cut_file(path: Path) -> Path:
     """A native file of four 4x16 frames, cut short inside its third frame."""
     grey_file(path, ramp(4))
