@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -251,19 +252,106 @@ def test_warnings_print_as_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert err.count("\n") == 1
 
 
-def test_a_missing_frame_stops_the_export_with_one_line(
+def test_export_of_a_cut_file_writes_the_frames_it_holds_and_names_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = cut_file(tmp_path / "cut.dcm")
+    out = tmp_path / "out"
 
-    status = main(["export", str(path), "-o", str(tmp_path / "out"), "--format", "npy"])
+    status = main(["export", str(path), "-o", str(out), "--format", "npy"])
+
+    # Assert: frames 0 and 1 written whole, 2 and 3 named (each, then together), status 1.
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert status == 1
+    assert sorted(p.name for p in out.iterdir()) == ["cut_0000.npy", "cut_0001.npy"]
+    np.testing.assert_array_equal(np.load(out / "cut_0001.npy"), ramp(4)[1])
+    assert captured.out == f"Wrote 2 npy files to {out}\n"
+    assert err[0].startswith(f"lazydcm: warning: {path}: ")  # at open: 2 of 4 frames
+    assert err[1].startswith(f"lazydcm: error: {path}: frame 2 is not in the file")
+    assert err[2].startswith(f"lazydcm: error: {path}: frame 3 is not in the file")
+    assert err[3] == (
+        f"lazydcm: error: {path}: 2 of the 4 frames asked for could not be read and were "
+        "not exported: 2-3"
+    )
+    assert len(err) == 4
+
+
+def jpeg_file(path: Path, frames: list[np.ndarray], damaged: set[int]) -> Path:
+    """8-bit lossless JPEG frames, those in `damaged` without an image, with a full BOT."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    streams = [bytes(imagecodecs.jpeg8_encode(frame, lossless=True)) for frame in frames]
+    no_image = b"\xff\xd8\xff\xd9"  # SOI then EOI
+    streams = [no_image if k in damaged else s for k, s in enumerate(streams)]
+    rows, columns = frames[0].shape
+    image = synth.ImagePixel(rows, columns, bits_allocated=8, number_of_frames=len(frames))
+    synth.write_encapsulated(path, streams, image, transfer_syntax_uid=JPEG_SV1, bot="full")
+    return path
+
+
+def test_export_skips_a_frame_that_fails_to_decode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [np.full((8, 8), 40 * k, np.uint8) for k in range(4)]
+    path = jpeg_file(tmp_path / "damaged.dcm", frames, damaged={1})
+    out = tmp_path / "out"
+
+    status = main(["export", str(path), "-o", str(out), "--format", "npy"])
 
     err = capsys.readouterr().err.splitlines()
     assert status == 1
-    assert err[-1].startswith("lazydcm: error: ")
-    assert "frame 2 is not in the file" in err[-1]
-    assert len(err) == 2  # the warning, then the error
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cut_0000.npy", "cut_0001.npy"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["damaged_0000.npy", "damaged_0002.npy", "damaged_0003.npy"]
+    for k in (0, 2, 3):
+        np.testing.assert_array_equal(np.load(out / f"damaged_{k:04d}.npy"), frames[k])
+    assert err[0].startswith(f"lazydcm: error: {path}: frame 1: Unable to decode"), err
+    assert err[1].endswith("could not be read and were not exported: 1")
+    assert len(err) == 2
+
+
+def test_export_of_missing_frames_only_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = cut_file(tmp_path / "cut.dcm")
+    out = tmp_path / "out"
+
+    status = main(["export", str(path), "-o", str(out), "--frames", "2:", "--format", "npy"])
+
+    assert status == 1
+    assert not out.exists()
+    assert capsys.readouterr().out == f"Wrote 0 npy files to {out}\n"
+
+
+def test_a_write_that_fails_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: a disk that fills up in the middle of the second file.
+    path = grey_file(tmp_path / "cine.dcm", ramp(3))
+    out = tmp_path / "out"
+    save = np.save
+    calls = []
+
+    def save_then_fill_the_disk(file: io.BufferedWriter | Path, frame: np.ndarray) -> None:
+        calls.append(file)
+        if len(calls) == 1:
+            save(file, frame)
+            return
+        with contextlib.ExitStack() as stack:
+            if isinstance(file, Path):
+                file = stack.enter_context(file.open("wb"))
+            file.write(b"\x93NUMPY half a header")
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", save_then_fill_the_disk)
+
+    # Act
+    status = main(["export", str(path), "-o", str(out), "--format", "npy"])
+
+    # Assert: the first file whole, nothing of the second, not even under another name.
+    assert status == 1
+    assert [p.name for p in out.iterdir()] == ["cine_0000.npy"]
+    err = capsys.readouterr().err
+    assert err == f"lazydcm: error: {out / 'cine_0001.npy'}: No space left on device\n"
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
