@@ -103,9 +103,10 @@ def report_skipped(path: str, skipped: Sequence[Skipped], asked: int, what: str)
     )
 
 
-def skipped_frame(path: str, index: int, exc: LazyDcmError) -> Skipped:
-    """The frame `index` of `path`, skipped for `exc`: its message names the file and frame."""
+def skipped_frame(path: str | None, index: int, exc: LazyDcmError) -> Skipped:
+    """Frame `index` of the file `path`, skipped for `exc`, its reason naming both."""
     message = error_message(exc, path)
     if f"frame {index}" not in message:
-        message = f"{path}: frame {index}: {message.removeprefix(f'{path}: ')}"
+        named = "" if path is None else f"{path}: "
+        message = f"{named}frame {index}: {message.removeprefix(named)}"
     return Skipped(index, message)
