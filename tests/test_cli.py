@@ -277,6 +277,31 @@ def test_export_of_a_cut_file_writes_the_frames_it_holds_and_names_the_rest(
     assert len(err) == 4
 
 
+def test_many_skipped_frames_are_summed_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: 40 frames, of which the file holds the first 2.
+    path = grey_file(tmp_path / "short.dcm", ramp(40))
+    path.write_bytes(path.read_bytes()[: -38 * 4 * 16 * 2])
+
+    status = main(["export", str(path), "-o", str(tmp_path / "out"), "--frames", "::2"])
+
+    # Assert: the opening warning, three reasons, then every skipped frame counted.
+    err = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert len(err) == 1 + 3 + 1, err
+    assert err[-1].endswith("19 of the 20 frames asked for could not be read and were not "
+                            "exported: 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, and 9 more")  # fmt: skip
+
+
+def test_frame_lists_are_short() -> None:
+    from lazydcm.cli.frames import frame_list
+
+    assert frame_list([3]) == "3"
+    assert frame_list([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+    assert frame_list(list(range(0, 40, 2))) == "0, 2, 4, 6, 8, 10, 12, 14, 16, 18, and 10 more"
+
+
 def jpeg_file(path: Path, frames: list[np.ndarray], damaged: set[int]) -> Path:
     """8-bit lossless JPEG frames, those in `damaged` without an image, with a full BOT."""
     imagecodecs = pytest.importorskip("imagecodecs")
