@@ -63,3 +63,12 @@ __all__ = [
     "iter_pixels",
     "pixel_array",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The sample files (lazydcm.examples) are imported when first asked for.
+    if name == "examples":
+        import importlib
+
+        return importlib.import_module("lazydcm.examples")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -415,27 +415,30 @@ def _selftest(case: int) -> None:
         bytearray(MEMORY_LIMIT)
 
 
-def worker(seed: int, start: int, stop: int, max_size: int) -> int:
-    """Read cases [start, stop) and print one JSON line per case (the parent's side)."""
+def worker(seed: int, start: int, stop: int, max_size: int, folder: Path) -> int:
+    """Read cases [start, stop) and print one JSON line per case (the parent's side).
+
+    Mutants are written to `folder`, which the parent made and removes: a worker
+    killed by a signal or for hanging runs no clean-up of its own.
+    """
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     files = corpus(max_size)
     out = sys.stdout
-    with tempfile.TemporaryDirectory(prefix="lazydcm-fuzz-") as folder:
-        for case in range(start, stop):
-            mutant = make_mutant(seed, case, files)
-            record: dict[str, Any] = {"case": case}
-            try:
-                _selftest(case)
-                record["outcomes"] = dict(read_mutant(mutant, Path(folder)))
-            except ContractError as exc:
-                record["failure"] = str(exc)
-                record["trace"] = traceback.format_exc()
-            except MemoryError:
-                record["failure"] = "MemoryError"
-                record["trace"] = traceback.format_exc()
-            print(json.dumps(record), file=out, flush=True)
+    for case in range(start, stop):
+        mutant = make_mutant(seed, case, files)
+        record: dict[str, Any] = {"case": case}
+        try:
+            _selftest(case)
+            record["outcomes"] = dict(read_mutant(mutant, folder))
+        except ContractError as exc:
+            record["failure"] = str(exc)
+            record["trace"] = traceback.format_exc()
+        except MemoryError:
+            record["failure"] = "MemoryError"
+            record["trace"] = traceback.format_exc()
+        print(json.dumps(record), file=out, flush=True)
     return 0
 
 
@@ -450,13 +453,16 @@ class Report:
     seconds: float = 0.0
 
 
-def _spawn(seed: int, start: int, stop: int, max_size: int) -> subprocess.Popen[str]:
-    """A worker for cases [start, stop); its stderr goes to a file (a pipe could fill up)."""
+def _spawn(seed: int, start: int, stop: int, max_size: int, folder: Path) -> subprocess.Popen[str]:
+    """A worker for cases [start, stop) writing its mutants into `folder`.
+
+    Its stderr goes to a file (a pipe could fill up).
+    """
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
     env["RUST_BACKTRACE"] = "0"  # contained Rust panics print one line, not a backtrace
     args = [sys.executable, str(Path(__file__).resolve()), "--worker"]
     args += ["--seed", str(seed), "--start", str(start), "--stop", str(stop)]
-    args += ["--max-size", str(max_size)]
+    args += ["--max-size", str(max_size), "--folder", str(folder)]
     stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by _stderr_tail)
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=HERE.parent
@@ -484,9 +490,9 @@ def _death(proc: subprocess.Popen[str]) -> str:
     return f"worker exited with status {code}: {tail}"
 
 
-def run_alone(seed: int, case: int, max_size: int, timeout: float) -> str | None:
-    """Run one case in a fresh worker; return its failure, or None if it passes."""
-    proc = _spawn(seed, case, case + 1, max_size)
+def run_alone(seed: int, case: int, max_size: int, timeout: float, folder: Path) -> str | None:
+    """Run one case in a fresh worker writing into `folder`; its failure, or None if it passes."""
+    proc = _spawn(seed, case, case + 1, max_size, folder)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -513,6 +519,28 @@ def campaign(
     progress: Callable[[Report], None] | None = None,
 ) -> Report:
     """Run cases [first, first + cases) of `seed` in worker processes."""
+    # One folder for the mutants of every worker, removed here, after the last
+    # worker has stopped (those killed leave their current mutant in it).
+    with tempfile.TemporaryDirectory(prefix="lazydcm-fuzz-") as folder:
+        return _campaign(
+            seed, cases, first=first, workers=workers, batch=batch, timeout=timeout,
+            max_size=max_size, progress=progress, folder=Path(folder),
+        )  # fmt: skip
+
+
+def _campaign(
+    seed: int,
+    cases: int,
+    *,
+    first: int,
+    workers: int | None,
+    batch: int,
+    timeout: float,
+    max_size: int,
+    progress: Callable[[Report], None] | None,
+    folder: Path,
+) -> Report:
+    """:func:`campaign`, its workers writing their mutants into `folder`."""
     report = Report(seed)
     started = time.perf_counter()
     pending: Iterator[tuple[int, int]] = iter(
@@ -524,7 +552,7 @@ def campaign(
     running: dict[subprocess.Popen[str], list[Any]] = {}
 
     def launch(start: int, stop: int) -> None:
-        proc = _spawn(seed, start, stop, max_size)
+        proc = _spawn(seed, start, stop, max_size, folder)
         assert proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), False)
         selector.register(proc.stdout, selectors.EVENT_READ, proc)
@@ -548,7 +576,7 @@ def campaign(
         nxt, stop = state[0], state[1]
         if nxt < stop:
             reason = why or _death(proc)
-            alone = run_alone(seed, nxt, max_size, timeout)
+            alone = run_alone(seed, nxt, max_size, timeout, folder)
             report.failures[nxt] = (
                 alone if alone is not None else f"{reason} (not reproduced alone)"
             )
@@ -559,33 +587,41 @@ def campaign(
             proc.stdout.close()
         _stderr_tail(proc)
 
-    fill()
-    while running:
-        for key, _ in selector.select(timeout=1.0):
-            proc = key.data
-            state = running[proc]
-            chunk = proc.stdout.read() if proc.stdout is not None else ""
-            if not chunk:  # end of output: the worker finished or died
-                retire(proc, None)
-                continue
-            lines = (state[3] + chunk).split("\n")
-            state[3] = lines.pop()
-            for line in lines:
-                record = json.loads(line)
-                report.cases += 1
-                if "failure" in record:
-                    report.failures[record["case"]] = record["failure"] + "\n" + record["trace"]
-                else:
-                    report.outcomes.update(record["outcomes"])
-                state[0] = record["case"] + 1
-                state[2] = time.monotonic()
-        now = time.monotonic()
-        for proc, state in list(running.items()):
-            if now - state[2] > timeout:
-                retire(proc, f"hang: no progress for {timeout:.0f} s")
+    try:
         fill()
-        if progress is not None:
-            progress(report)
+        while running:
+            for key, _ in selector.select(timeout=1.0):
+                proc = key.data
+                state = running[proc]
+                chunk = proc.stdout.read() if proc.stdout is not None else ""
+                if not chunk:  # end of output: the worker finished or died
+                    retire(proc, None)
+                    continue
+                lines = (state[3] + chunk).split("\n")
+                state[3] = lines.pop()
+                for line in lines:
+                    record = json.loads(line)
+                    report.cases += 1
+                    if "failure" in record:
+                        report.failures[record["case"]] = record["failure"] + "\n" + record["trace"]
+                    else:
+                        report.outcomes.update(record["outcomes"])
+                    state[0] = record["case"] + 1
+                    state[2] = time.monotonic()
+            now = time.monotonic()
+            for proc, state in list(running.items()):
+                if now - state[2] > timeout:
+                    retire(proc, f"hang: no progress for {timeout:.0f} s")
+            fill()
+            if progress is not None:
+                progress(report)
+    finally:
+        # Interrupted (Ctrl-C, an error here): stop the workers before their
+        # folder is removed.
+        for proc in running:
+            proc.kill()
+            proc.wait()
+            _stderr_tail(proc)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -611,10 +647,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--stop", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
-        return worker(args.seed, args.start, args.stop, args.max_size)
+        return worker(args.seed, args.start, args.stop, args.max_size, Path(args.folder))
     if args.save:
         seed, case = _case(args.save[0])
         mutant = make_mutant(seed, case, corpus(args.max_size))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -185,6 +186,52 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.count("\n") == 1
 
 
+def test_info_names_each_file_it_cannot_read_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: a good file between three that cannot be read, for three reasons.
+    good = str(real_file("emri_small.dcm"))
+    not_dicom = tmp_path / "not.dcm"
+    not_dicom.write_text("hello, this is not DICOM at all" * 10)
+    missing, folder = tmp_path / "missing.dcm", tmp_path / "folder.dcm"
+    folder.mkdir()
+    names = [str(not_dicom), good, str(missing), str(folder)]
+
+    # Act
+    status = main(["info", *names])
+
+    # Assert: the good file is described; each error line starts with its file
+    # (never twice over), in the order given; the status says something failed.
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"file  {good}" in captured.out
+    errors = captured.err.splitlines()
+    assert len(errors) == 3, errors
+    for line, name in zip(errors, [names[0], names[2], names[3]], strict=True):
+        assert line.startswith(f"lazydcm: error: {name}: "), line
+        assert f"{name}: {name}" not in line, line
+    assert errors[1] == f"lazydcm: error: {missing}: No such file or directory"
+
+
+def test_an_unviewable_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: PALETTE COLOR frames without their palette.
+    image = synth.ImagePixel(
+        4, 4, bits_allocated=8, number_of_frames=2, photometric_interpretation="PALETTE COLOR"
+    )
+    path = tmp_path / "palette.dcm"
+    synth.write_native(path, np.zeros((2, 4, 4), np.uint8), image)
+
+    for command in (["montage", "-o", str(tmp_path / "s.png")], ["export", "-o", str(tmp_path)]):
+        # Act
+        status = main([*command, str(path)])
+
+        # Assert
+        err = capsys.readouterr().err
+        assert status == 1
+        assert err.startswith(f"lazydcm: error: {path}: the palette cannot be applied"), err
+        assert err.count("\n") == 1
+
+
 def cut_file(path: Path) -> Path:
     """A native file of four 4x16 frames, cut short inside its third frame."""
     grey_file(path, ramp(4))
@@ -205,19 +252,131 @@ def test_warnings_print_as_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert err.count("\n") == 1
 
 
-def test_a_missing_frame_stops_the_export_with_one_line(
+def test_export_of_a_cut_file_writes_the_frames_it_holds_and_names_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = cut_file(tmp_path / "cut.dcm")
+    out = tmp_path / "out"
 
-    status = main(["export", str(path), "-o", str(tmp_path / "out"), "--format", "npy"])
+    status = main(["export", str(path), "-o", str(out), "--format", "npy"])
+
+    # Assert: frames 0 and 1 written whole, 2 and 3 named (each, then together), status 1.
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert status == 1
+    assert sorted(p.name for p in out.iterdir()) == ["cut_0000.npy", "cut_0001.npy"]
+    np.testing.assert_array_equal(np.load(out / "cut_0001.npy"), ramp(4)[1])
+    assert captured.out == f"Wrote 2 npy files to {out}\n"
+    assert err[0].startswith(f"lazydcm: warning: {path}: ")  # at open: 2 of 4 frames
+    assert err[1].startswith(f"lazydcm: error: {path}: frame 2 is not in the file")
+    assert err[2].startswith(f"lazydcm: error: {path}: frame 3 is not in the file")
+    assert err[3] == (
+        f"lazydcm: error: {path}: 2 of the 4 frames asked for could not be read and were "
+        "not exported: 2-3"
+    )
+    assert len(err) == 4
+
+
+def test_many_skipped_frames_are_summed_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: 40 frames, of which the file holds the first 2.
+    path = grey_file(tmp_path / "short.dcm", ramp(40))
+    path.write_bytes(path.read_bytes()[: -38 * 4 * 16 * 2])
+
+    status = main(["export", str(path), "-o", str(tmp_path / "out"), "--frames", "::2"])
+
+    # Assert: the opening warning, three reasons, then every skipped frame counted.
+    err = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert len(err) == 1 + 3 + 1, err
+    assert err[-1].endswith("19 of the 20 frames asked for could not be read and were not "
+                            "exported: 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, and 9 more")  # fmt: skip
+
+
+def test_frame_lists_are_short() -> None:
+    from lazydcm.cli.frames import frame_list
+
+    assert frame_list([3]) == "3"
+    assert frame_list([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+    assert frame_list(list(range(0, 40, 2))) == "0, 2, 4, 6, 8, 10, 12, 14, 16, 18, and 10 more"
+
+
+def jpeg_file(path: Path, frames: list[np.ndarray], damaged: set[int]) -> Path:
+    """8-bit lossless JPEG frames, those in `damaged` without an image, with a full BOT."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    streams = [bytes(imagecodecs.jpeg8_encode(frame, lossless=True)) for frame in frames]
+    no_image = b"\xff\xd8\xff\xd9"  # SOI then EOI
+    streams = [no_image if k in damaged else s for k, s in enumerate(streams)]
+    rows, columns = frames[0].shape
+    image = synth.ImagePixel(rows, columns, bits_allocated=8, number_of_frames=len(frames))
+    synth.write_encapsulated(path, streams, image, transfer_syntax_uid=JPEG_SV1, bot="full")
+    return path
+
+
+def test_export_skips_a_frame_that_fails_to_decode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [np.full((8, 8), 40 * k, np.uint8) for k in range(4)]
+    path = jpeg_file(tmp_path / "damaged.dcm", frames, damaged={1})
+    out = tmp_path / "out"
+
+    status = main(["export", str(path), "-o", str(out), "--format", "npy"])
 
     err = capsys.readouterr().err.splitlines()
     assert status == 1
-    assert err[-1].startswith("lazydcm: error: ")
-    assert "frame 2 is not in the file" in err[-1]
-    assert len(err) == 2  # the warning, then the error
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cut_0000.npy", "cut_0001.npy"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["damaged_0000.npy", "damaged_0002.npy", "damaged_0003.npy"]
+    for k in (0, 2, 3):
+        np.testing.assert_array_equal(np.load(out / f"damaged_{k:04d}.npy"), frames[k])
+    assert err[0].startswith(f"lazydcm: error: {path}: frame 1: Unable to decode"), err
+    assert err[1].endswith("could not be read and were not exported: 1")
+    assert len(err) == 2
+
+
+def test_export_of_missing_frames_only_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = cut_file(tmp_path / "cut.dcm")
+    out = tmp_path / "out"
+
+    status = main(["export", str(path), "-o", str(out), "--frames", "2:", "--format", "npy"])
+
+    assert status == 1
+    assert not out.exists()
+    assert capsys.readouterr().out == f"Wrote 0 npy files to {out}\n"
+
+
+def test_a_write_that_fails_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: a disk that fills up in the middle of the second file.
+    path = grey_file(tmp_path / "cine.dcm", ramp(3))
+    out = tmp_path / "out"
+    save = np.save
+    calls = []
+
+    def save_then_fill_the_disk(file: io.BufferedWriter | Path, frame: np.ndarray) -> None:
+        calls.append(file)
+        if len(calls) == 1:
+            save(file, frame)
+            return
+        with contextlib.ExitStack() as stack:
+            if isinstance(file, Path):
+                file = stack.enter_context(file.open("wb"))
+            file.write(b"\x93NUMPY half a header")
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", save_then_fill_the_disk)
+
+    # Act
+    status = main(["export", str(path), "-o", str(out), "--format", "npy"])
+
+    # Assert: the first file whole, nothing of the second, not even under another name.
+    assert status == 1
+    assert [p.name for p in out.iterdir()] == ["cine_0000.npy"]
+    err = capsys.readouterr().err
+    assert err == f"lazydcm: error: {out / 'cine_0001.npy'}: No space left on device\n"
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
@@ -503,8 +662,17 @@ def test_a_closed_pipe_ends_quietly(
 # -- montage -----------------------------------------------------------------------
 
 
+def cells(size: tuple[int, int], grid: tuple[int, int], gap: int = 2) -> tuple[int, int]:
+    """The (width, height) of a cell of a sheet of `size` laid out as `grid` (columns, rows)."""
+    (width, height), (columns, rows) = size, grid
+    assert (width - gap * (columns - 1)) % columns == 0, size
+    assert (height - gap * (rows - 1)) % rows == 0, size
+    return (width - gap * (columns - 1)) // columns, (height - gap * (rows - 1)) // rows
+
+
 def test_montage_tiles_evenly_spaced_frames_in_order(tmp_path: Path) -> None:
-    # Arrange: 30 flat frames, frame k at 100 k, under a window spanning 0..4095.
+    # Arrange: 30 flat frames of 40 rows by 60 columns, frame k at 100 k, under a
+    # window spanning 0..4095.
     frames = np.stack([np.full((40, 60), 100 * k, dtype=np.uint16) for k in range(30)])
     path = grey_file(tmp_path / "flat.dcm", frames, window=(2048, 4096))
     sheet = tmp_path / "sheet.png"
@@ -512,16 +680,46 @@ def test_montage_tiles_evenly_spaced_frames_in_order(tmp_path: Path) -> None:
     # Act
     status = main(["montage", str(path), "-o", str(sheet), "--count", "9"])
 
-    # Assert: a 3x3 grid of 60x40 tiles with 2-pixel gaps; tile t shows frame
-    # round(t * 29 / 8), windowed; its number is drawn in white in its corner.
+    # Assert: a 3x3 grid, 2-pixel gaps; each cell a tile of 120x80 (the frame twice
+    # over, as 60 pixels is less than legible) above its label; tile t shows frame
+    # round(t * 29 / 8), windowed, and its number is written in white below it.
     mode, size, shown = read_png(sheet)
+    width, height = cells(size, (3, 3))
     assert status == 0
-    assert (mode, size) == ("L", (3 * 60 + 4, 3 * 40 + 4))
+    assert mode == "L"
+    assert width == 120
+    assert 12 <= height - 80 <= 40  # one line of text
     for t, k in enumerate([0, 4, 7, 11, 14, 18, 22, 25, 29]):
-        top, left = (t // 3) * 42, (t % 3) * 62
-        expected = np.clip((100 * k - 2047.5) / 4095 + 0.5, 0, 1) * 255
-        assert abs(int(shown[top + 30, left + 40]) - expected) <= 1
-        assert shown[top : top + 15, left : left + 20].max() == 255  # the label
+        top, left = (t // 3) * (height + 2), (t % 3) * (width + 2)
+        expected = round(np.clip((100 * k - 2047.5) / 4095 + 0.5, 0, 1) * 255)
+        tile = shown[top : top + 80, left : left + 120].astype(int)
+        assert np.abs(tile - expected).max() <= 1  # the label is not on it
+        assert shown[top + 80 : top + height, left : left + width].max() == 255  # the label
+
+
+def test_montage_of_tiny_binary_frames_is_legible(tmp_path: Path) -> None:
+    # Arrange: three 1-bit frames of 5 rows by 7 columns.
+    bits = np.random.default_rng(7).integers(0, 2, (3, 5, 7), dtype=np.uint8)
+    bits[:, 0, 0], bits[:, 0, 1] = 0, 1  # each frame has both values
+    image = synth.ImagePixel(5, 7, bits_allocated=1, number_of_frames=3)
+    path = tmp_path / "bits.dcm"
+    path.write_bytes(synth.dicom_file(image, synth.native_pixels(bits, image)))
+    sheet = tmp_path / "sheet.png"
+
+    # Act
+    status = main(["montage", str(path), "-o", str(sheet)])
+
+    # Assert: each frame enlarged 10 times pixel for pixel (to 70x50: legible), so
+    # the tiles hold only black and white; the labels are below the tiles.
+    mode, size, shown = read_png(sheet)
+    width, height = cells(size, (2, 2))
+    assert status == 0
+    assert mode == "L"
+    for t in range(3):
+        top, left = (t // 2) * (height + 2), (t % 2) * (width + 2)
+        tile = shown[top : top + 50, left : left + 70]
+        np.testing.assert_array_equal(tile, np.kron(bits[t], np.ones((10, 10), np.uint8)) * 255)
+        assert shown[top + 50 : top + height, left : left + width].max() == 255  # the label
 
 
 def test_montage_shrinks_tiles_to_the_sheet_width(
@@ -534,9 +732,11 @@ def test_montage_shrinks_tiles_to_the_sheet_width(
     status = main(["montage", str(path), "-o", str(sheet), "--width", "800"])
 
     _mode, size, _shown = read_png(sheet)
+    width, height = cells(size, (4, 4))
     assert status == 0
     assert size[0] <= 800
-    assert size == (4 * 198 + 6, 4 * 119 + 6)  # 16 tiles of 198x119 (300:500 kept)
+    assert width == 198  # 16 tiles of 198x119 (300:500 kept), each above its label
+    assert 12 <= height - 119 <= 40
     assert capsys.readouterr().out == f"Wrote {sheet}: 16 of 20 frames, {size[0]}x{size[1]} px\n"
 
 
@@ -546,8 +746,66 @@ def test_montage_of_colour_frames_is_rgb_and_takes_all_when_fewer(tmp_path: Path
     status = main(["montage", str(real_file("SC_rgb_rle_2frame.dcm")), "-o", str(sheet)])
 
     mode, size, _shown = read_png(sheet)
+    width, height = cells(size, (2, 1))
     assert status == 0
-    assert (mode, size) == ("RGB", (2 * 100 + 2, 100))
+    assert mode == "RGB"
+    assert width == 100
+    assert 12 <= height - 100 <= 40
+
+
+def test_montage_of_a_cut_file_marks_the_missing_frames(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: four frames of 4 rows by 16 columns, the last two cut off.
+    path = cut_file(tmp_path / "cut.dcm")
+    sheet = tmp_path / "sheet.png"
+
+    # Act
+    status = main(["montage", str(path), "-o", str(sheet)])
+
+    # Assert: frames 0 and 1 shown (enlarged to 64x16), 2 and 3 a crossed-out grey
+    # placeholder labelled "N missing", wider than the labels of frames shown;
+    # both named on stderr; the sheet written; status 1.
+    captured = capsys.readouterr()
+    _mode, size, shown = read_png(sheet)
+    width, height = cells(size, (2, 2))
+    assert status == 1
+    assert captured.out == f"Wrote {sheet}: 2 of 4 frames, {size[0]}x{size[1]} px\n"
+    err = captured.err.splitlines()
+    assert err[-1] == (
+        f"lazydcm: error: {path}: 2 of the 4 frames asked for could not be read and were "
+        "not shown: 2-3"
+    )
+    assert f"{path}: frame 2 is not in the file" in err[1]
+    labels = []
+    for t in range(4):
+        top, left = (t // 2) * (height + 2), (t % 2) * (width + 2)
+        tile = shown[top : top + 16, left : left + 64]
+        label = shown[top + 16 : top + height, left : left + width]
+        labels.append(int((label == 255).sum()))
+        if t < 2:
+            np.testing.assert_array_equal(tile[::4, ::4], np.rint(ramp()[0] / 4095 * 255))
+        else:
+            values, counts = np.unique(tile, return_counts=True)
+            assert len(values) == 2  # the grey, and the cross over it
+            assert counts.min() >= 64  # two diagonals of a 64x16 tile
+    assert min(labels[2:]) > 2 * max(labels[:2])  # "2 missing" against "0"
+
+
+def test_montage_skips_a_frame_that_fails_to_decode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [np.full((8, 8), 40 * k, np.uint8) for k in range(4)]
+    path = jpeg_file(tmp_path / "damaged.dcm", frames, damaged={2})
+    sheet = tmp_path / "sheet.png"
+
+    status = main(["montage", str(path), "-o", str(sheet)])
+
+    err = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert sheet.is_file()
+    assert err[0].startswith(f"lazydcm: error: {path}: frame 2: Unable to decode"), err
+    assert err[1].endswith("could not be read and were not shown: 2")
 
 
 @pytest.mark.parametrize(
@@ -589,7 +847,10 @@ def test_demo_builds_streams_checks_and_draws(
     sheet = tmp_path / "lazydcm-demo.png"
     assert f"written to {sheet}" in out
     mode, size, shown = read_png(sheet)
-    assert (mode, size) == ("L", (4 * 64 + 6, 4 * 64 + 6))
+    width, height = cells(size, (4, 4))
+    assert mode == "L"
+    assert width >= 64  # 64x64 tiles, and labels as wide as "39 missing"
+    assert height > 64
     assert shown.std() > 30  # a picture, not a blank
     assert captured.err == ""  # no progress bar when stderr is not a terminal
 

@@ -1,33 +1,41 @@
 """The documentation site: its examples run, and its API reference covers the API.
 
 Every ```python block of the README, the home page, the quick start and the
-how-to guides is run, page by page and in order, in a folder holding the files
-the pages name, built here with :mod:`lazydcm.testing.synth` (and imagecodecs for the
-JPEG ones).  A line ``print(...)  # text`` is checked: what it prints must be
-`text`, or the start of `text` followed by ``:`` or ``,`` and an explanation.
-The commands of the command-line page run there too.  The site itself is built
-by ``.ci/run`` with ``mkdocs build --strict``.
+how-to guides is run, page by page and in order.  The README and the quick start
+use only the sample files of :mod:`lazydcm.examples`, as a reader's fresh
+environment has them: they run in an empty folder, with the examples written
+to a new cache folder, and must leave that folder empty.  The other pages run in
+a folder holding the files they name, built here with :mod:`lazydcm.testing.synth` (and
+imagecodecs for the JPEG ones).  A line ``print(...)  # text`` is checked: what
+it prints must be `text`, or the start of `text` followed by ``:`` or ``,`` and
+an explanation.  The commands of the command-line page run there too.  The site
+itself is built by ``.ci/run`` with ``mkdocs build --strict``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lazydcm
+from lazydcm import examples
 from lazydcm.testing import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-#: The pages whose examples run, relative to the repository root.
-PAGES = ["README.md", "docs/index.md", "docs/quickstart.md", "docs/how-to/cine.md",
-         "docs/how-to/whole-slide.md", "docs/how-to/server.md", "docs/how-to/dask.md"]  # fmt: skip
+#: The pages whose examples use lazydcm.examples only, relative to the repository root.
+SELF_CONTAINED_PAGES = ["README.md", "docs/quickstart.md"]
+#: The pages whose examples use the files build_example_files writes.
+PAGES = ["docs/index.md", "docs/how-to/cine.md", "docs/how-to/whole-slide.md",
+         "docs/how-to/server.md", "docs/how-to/dask.md"]  # fmt: skip
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 
 
 #: ``print(args)  # comment`` on a line of its own.
@@ -57,29 +65,13 @@ def print_as_commented(*args: object, comment: str) -> None:
 
 
 def build_example_files(folder: Path) -> None:
-    """Write the files the pages use into `folder`."""
+    """Write the files the pages other than the self-contained ones use into `folder`."""
     imagecodecs = pytest.importorskip("imagecodecs")
 
-    # ct.dcm: one signed CT slice, 12 bits stored, with rescale and window values.
-    y, x = np.mgrid[0:64, 0:64]
-    ct = (np.hypot(x - 32, y - 32) * 45).astype(np.int16)  # 0 to 2036: -1024 to 1012 HU
-    image = synth.ImagePixel(64, 64, bits_stored=12, pixel_representation=1)
-    extra = [
-        (0x00080060, "CS", "CT"),
-        (0x00281050, "DS", "40"),  # Window Center
-        (0x00281051, "DS", "400"),  # Window Width
-        (0x00281052, "DS", "-1024"),  # Rescale Intercept
-        (0x00281053, "DS", "1"),  # Rescale Slope
-        (0x00281054, "LO", "HU"),  # Rescale Type
-    ]
-    synth.write_native(folder / "ct.dcm", ct[None], image, extra=extra)
-
-    # cine.dcm: 60 native frames of 128 x 128, 12 bits stored in 16.
-    t = np.arange(60)[:, None, None]
-    yy, xx = np.mgrid[0:128, 0:128]
-    cine = ((xx + yy + 4 * t) % 256 * 16 + 1).astype(np.uint16)
-    image = synth.ImagePixel(128, 128, bits_stored=12, number_of_frames=60)
-    synth.write_native(folder / "cine.dcm", cine, image)
+    # ct.dcm, cine.dcm, mislabelled.dcm: the shipped examples, under the names the
+    # command-line page and the how-to guides use.
+    for name in ("ct", "cine", "mislabelled"):
+        shutil.copyfile(examples.get_path(name), folder / f"{name}.dcm")
 
     # us.dcm: 10 JPEG Baseline frames of 64 x 64 colour, YBR_FULL_422, with a BOT.
     frames = []
@@ -95,32 +87,6 @@ def build_example_files(folder: Path) -> None:
     )  # fmt: skip
     synth.write_encapsulated(
         folder / "us.dcm", frames, ybr, transfer_syntax_uid=JPEG_BASELINE, bot="full"
-    )
-
-    # mislabelled.dcm: RGB JPEG Lossless frames under a header that says one sample.
-    rgb = np.random.default_rng(3).integers(0, 255, (32, 32, 3), dtype=np.uint8)
-    stream = bytes(imagecodecs.jpeg8_encode(rgb, lossless=True, predictor=1))
-    image = synth.ImagePixel(32, 32, bits_allocated=8, number_of_frames=2)
-    synth.write_encapsulated(
-        folder / "mislabelled.dcm", [stream, stream], image, transfer_syntax_uid=JPEG_LOSSLESS_SV1
-    )
-
-    # enhanced.dcm: 3 CT frames; rescale and spacing shared, a window per frame.
-    element, sequence = synth.encode_element, synth.encode_sequence
-    rescale = [(0x00281052, "DS", -1024), (0x00281053, "DS", 1), (0x00281054, "LO", "HU")]
-    shared_item = sequence(0x00289110, [element(0x00280030, "DS", [0.5, 0.5])]) + sequence(
-        0x00289145, [b"".join(element(*e) for e in rescale)]
-    )  # Pixel Measures, Pixel Value Transformation
-    windows = [(40, 400), (300, 1500), (-600, 1200)]
-    frame_items = [
-        sequence(0x00289132, [element(0x00281050, "DS", c) + element(0x00281051, "DS", w)])
-        for c, w in windows
-    ]  # Frame VOI LUT
-    groups = [sequence(0x52009229, [shared_item]), sequence(0x52009230, frame_items)]
-    volume = (np.arange(3 * 32 * 32).reshape(3, 32, 32) % 2000).astype(np.int16)
-    image = synth.ImagePixel(32, 32, pixel_representation=1, number_of_frames=3)
-    synth.write_native(
-        folder / "enhanced.dcm", volume, image, extra=[(0x00080060, "CS", "CT"), *groups]
     )
 
     # slide.dcm: a 192 x 128 whole-slide level in 3 x 2 JPEG tiles of 64 x 64, empty BOT.
@@ -142,26 +108,69 @@ def build_example_files(folder: Path) -> None:
 
 
 @pytest.fixture
-def example_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def examples_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """lazydcm.examples' folder for this test session (never the user's cache)."""
+    folder = tmp_path_factory.getbasetemp() / "examples"
+    monkeypatch.setenv("LAZYDCM_EXAMPLES_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def example_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_cache: Path) -> Path:
     build_example_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     lazydcm.clear_index_cache()  # the server page shows a first open
     return tmp_path
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_examples_run(page: str, example_folder: Path) -> None:
+@pytest.fixture
+def empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, examples_cache: Path) -> Path:
+    """An empty working folder; lazydcm.examples writes to this session's cache folder."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    lazydcm.clear_index_cache()
+    return folder
+
+
+def run_page(page: str, scratch: Path) -> None:
+    """Run the ```python blocks of `page` in order, as a script would, prints checked.
+
+    Dask's workers keep their scratch files in `scratch` (by default they would
+    leave a ``dask-scratch-space`` folder in the system's temporary folder).
+    """
     blocks = python_blocks((ROOT / page).read_text())
     assert blocks, f"{page} has no ```python block"
-    # As a script would run them, with the commented prints checked.
     namespace: dict[str, object] = {
         "__name__": "__main__",
         "_print_as_commented": print_as_commented,
     }
 
-    for k, block in enumerate(blocks):
-        code = compile(with_checked_prints(block), f"{page}, python block {k + 1}", "exec")
-        exec(code, namespace)  # the documentation's own examples
+    with contextlib.ExitStack() as stack:
+        if any(re.search(r"^(from|import) dask\b", block, re.M) for block in blocks):
+            dask = pytest.importorskip("dask")
+            stack.enter_context(dask.config.set({"temporary-directory": str(scratch)}))
+        for k, block in enumerate(blocks):
+            code = compile(with_checked_prints(block), f"{page}, python block {k + 1}", "exec")
+            exec(code, namespace)  # the documentation's own examples
+
+
+@pytest.mark.parametrize("page", SELF_CONTAINED_PAGES)
+def test_page_examples_run_with_the_shipped_examples(
+    page: str, empty_folder: Path, tmp_path: Path
+) -> None:
+    run_page(page, scratch=tmp_path)
+
+    assert os.listdir(empty_folder) == []  # no file was needed here, none was left
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_examples_run(
+    page: str, example_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run_page(page, scratch=tmp_path_factory.mktemp("dask"))
 
 
 def test_command_line_examples_run(

@@ -21,6 +21,7 @@ import itertools
 import os
 import struct
 import warnings
+from pathlib import Path
 from typing import Any
 
 import fuzz_mutants
@@ -296,17 +297,25 @@ def _report(report: fuzz_mutants.Report) -> str:
     return "\n".join(lines)
 
 
-def test_mutants_of_real_files_never_crash_hang_or_exhaust_memory() -> None:
+@pytest.fixture
+def workers_tempdir(private_tempdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty temporary directory for this process and the worker processes it starts."""
+    monkeypatch.setenv("TMPDIR", str(private_tempdir))
+    return private_tempdir
+
+
+def test_mutants_of_real_files_never_crash_hang_or_exhaust_memory(workers_tempdir: Path) -> None:
     report = fuzz_mutants.campaign(CI_SEED, CI_CASES, timeout=30)
 
     assert report.cases == CI_CASES
     assert not report.failures, _report(report)
     assert report.outcomes["opened"] > CI_CASES // 4  # mutants reach the frames
     assert report.outcomes["frame"] > CI_CASES // 4
+    assert os.listdir(workers_tempdir) == []  # the mutants' folder is gone
 
 
 def test_the_harness_sees_crashes_hangs_foreign_errors_and_memory_exhaustion(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, workers_tempdir: Path
 ) -> None:
     monkeypatch.setenv(fuzz_mutants.SELFTEST, "2:crash,4:hang,6:error,8:memory")
 
@@ -318,3 +327,6 @@ def test_the_harness_sees_crashes_hangs_foreign_errors_and_memory_exhaustion(
     assert report.failures[4].startswith("hang")
     assert report.failures[6].startswith("ValueError")
     assert report.failures[8].startswith("MemoryError")
+    # Workers killed by a signal or for hanging run no clean-up of their own:
+    # the campaign's folder, which they share, is removed by the campaign.
+    assert os.listdir(workers_tempdir) == []

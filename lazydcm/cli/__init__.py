@@ -10,9 +10,11 @@
   (:mod:`lazydcm.cli.demo`).
 
 Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-Errors print one line, ``lazydcm: error: ...``, and exit with status 1
-(``--debug`` shows the traceback); a :class:`~lazydcm.LazyDcmWarning` prints as
-one ``lazydcm: warning: ...`` line.  The packages of the ``cli`` extra are
+Errors print one line, ``lazydcm: error: FILE: ...`` (naming the file unless
+the error is about the command line), and exit with status 1 (``--debug`` shows
+the traceback); a command given several files reports each one that fails and
+goes on with the others.  A :class:`~lazydcm.LazyDcmWarning` prints as one
+``lazydcm: warning: ...`` line.  The packages of the ``cli`` extra are
 imported by the commands that use them, never by ``import lazydcm``.
 """
 
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from lazydcm.cli import demo, export, info, montage
-from lazydcm.cli.display import CommandError
+from lazydcm.cli.display import CommandError, error_message
 from lazydcm.errors import LazyDcmError, LazyDcmWarning
 
 __all__ = ["main"]
@@ -81,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LazyDcmError, CommandError, OSError) as exc:
         if args.debug:
             raise
-        print(f"lazydcm: error: {exc}", file=sys.stderr)
+        # Commands that read several files report each one's error themselves.
+        print(f"lazydcm: error: {error_message(exc, getattr(args, 'file', None))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if args.debug:

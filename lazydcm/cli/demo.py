@@ -89,7 +89,7 @@ def demo(frames: int, size: int, output: Path, cache_mib: int = 16) -> int:
             peak = max(peak, process.memory_info().rss)
             cache = seq.cache_info()
             mismatches = sum(not np.array_equal(seq[i], pattern.frame(i)) for i in range(frames))
-            shown, sheet = write_montage(seq, output)
+            sheet = write_montage(seq, output)
     rate = frames / max(finished - opened, 1e-9)
     print(f"Opened in {(opened - started) * 1e3:.2f} ms (frame table: {seq.offset_table})")
     print(
@@ -105,7 +105,7 @@ def demo(frames: int, size: int, output: Path, cache_mib: int = 16) -> int:
         raise CommandError(f"{mismatches} frames differ from what was written")
     print(f"Checked: all {frames} frames match what was written.")
     print(
-        f"Montage of {len(shown)} frames ({sheet[0]}x{sheet[1]} px, windowed at "
+        f"Montage of {len(sheet.shown)} frames ({sheet.size[0]}x{sheet.size[1]} px, windowed at "
         f"{WINDOW[0]:g}/{WINDOW[1]:g}) written to {output.resolve()}"
     )
     return 0

@@ -2,6 +2,8 @@
 
 * :func:`require` imports a package of the ``cli`` extra, or raises
   :class:`CommandError` naming the extra to install.
+* :func:`error_message` is an error as the commands print it: naming the file it
+  is about (a wrong argument or a missing package is about no file).
 * :func:`progress` shows a tqdm bar (frames/s, ETA) on stderr when stderr is a
   terminal, and nothing when it is piped or redirected.
 * :func:`display_frame` turns a frame into unsigned 8- or 16-bit values for a
@@ -30,7 +32,16 @@ import numpy as np
 
 from lazydcm.sequence import FrameSequence
 
-__all__ = ["CLI_EXTRA", "CommandError", "display_frame", "progress", "require", "shows_progress"]
+__all__ = [
+    "CLI_EXTRA",
+    "CommandError",
+    "DisplayError",
+    "display_frame",
+    "error_message",
+    "progress",
+    "require",
+    "shows_progress",
+]
 
 #: What installs the packages the commands use.
 CLI_EXTRA = 'pip install "lazydcm[cli]"'
@@ -49,6 +60,27 @@ T = TypeVar("T")
 
 class CommandError(Exception):
     """A wrong argument or a missing package: the command prints it as one line."""
+
+
+class DisplayError(CommandError):
+    """A file's frames cannot be made viewable (a missing palette, an odd colour space)."""
+
+
+def error_message(exc: BaseException, path: str | None) -> str:
+    """What `exc`, raised while working on the file `path`, says, naming the file.
+
+    A :class:`CommandError` (other than a :class:`DisplayError`) is about the
+    command line, not the file, and is left as it is; so is a message that
+    starts with the file already.  An ``OSError`` names the file it is about,
+    which may be an output file.
+    """
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{os.fsdecode(exc.filename)}: {exc.strerror}"
+    message = str(exc)
+    about_the_arguments = isinstance(exc, CommandError) and not isinstance(exc, DisplayError)
+    if path is None or about_the_arguments or message.startswith(f"{path}:"):
+        return message
+    return f"{path}: {message}"
 
 
 def require(module: str) -> ModuleType:
@@ -112,7 +144,7 @@ def display_frame(
         else:
             levels = _rgb_levels(frame, frames)
     except NotImplementedError as exc:  # a LUT the processing functions do not support
-        raise CommandError(f"frame {index} cannot be shown: {exc}") from exc
+        raise DisplayError(f"frame {index} cannot be shown: {exc}") from exc
     top = (1 << bits) - 1
     dtype = np.uint8 if bits == 8 else np.uint16
     shown: np.ndarray = np.rint(levels * top).astype(dtype)
@@ -148,11 +180,11 @@ def _rgb_levels(frame: np.ndarray, frames: FrameSequence) -> np.ndarray:
         try:
             rgb = np.asarray(apply_color_lut(frame, frames))
         except ValueError as exc:  # no usable palette in the header
-            raise CommandError(f"the palette cannot be applied: {exc}") from exc
+            raise DisplayError(f"the palette cannot be applied: {exc}") from exc
         # The palette's entries are 8 or 16 bits (PS3.3 C.7.6.3.1.5), as its dtype says.
         return _unit_range(rgb.astype(np.float64), 0.0, float(np.iinfo(rgb.dtype).max))
     if pi != "RGB" or frame.ndim != 3 or frame.shape[-1] != 3:
-        raise CommandError(
+        raise DisplayError(
             f"{pi} frames of shape {frame.shape} cannot be shown as an image; "
             "export them with --format npy or tiff"
         )

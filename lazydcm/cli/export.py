@@ -7,6 +7,11 @@ comma-separated (``0:100:5``, ``-1``, ``0,10:20``).  ``--format npy`` and
 them; ``--format png`` (the default) writes what a viewer shows
 (:func:`~lazydcm.cli.display.display_frame`): 8-bit by default, 16-bit grey
 with ``--bits 16``.  A progress bar shows on a terminal.
+
+A frame the file lacks (it was cut short) or that fails to decode is skipped:
+the others are written, the skipped ones are named on stderr, and the status is
+1.  Each file is written under a temporary name and renamed when complete
+(:func:`~lazydcm.cli.output.write_whole`), so no half-written file is left.
 """
 
 from __future__ import annotations
@@ -14,22 +19,34 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from lazydcm.cli.display import CommandError, display_frame, progress, require
+from lazydcm.cli.frames import Skipped, frames_or_errors, report_skipped, skipped_frame
+from lazydcm.cli.output import write_whole
 from lazydcm.sequence import FrameSequence
 
-__all__ = ["add_parser", "export", "parse_frames", "run"]
+__all__ = ["Exported", "add_parser", "export", "parse_frames", "run"]
 
 FORMATS = ("png", "npy", "tiff")
 
 _INTEGER = re.compile(r"[+-]?\d+")
 
-#: Writes frame `i` of a sequence (the array given) to a path.
-Writer = Callable[[Path, np.ndarray, FrameSequence, int], None]
+#: Writes frame `i` of a sequence (the array given) to a binary file: (frame, seq, i, file).
+Writer = Callable[[np.ndarray, FrameSequence, int, BinaryIO], None]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`export` did: the files written, in order, and the frames skipped."""
+
+    written: tuple[Path, ...]
+    skipped: tuple[Skipped, ...]
 
 
 def add_parser(commands: Any) -> None:
@@ -52,19 +69,25 @@ def run(args: argparse.Namespace) -> int:
     """Export the frames ``args`` ask for."""
     if args.bits is not None and args.format != "png":
         raise CommandError(f"--bits is for PNG; {args.format} files hold the frames as they are")
-    written = export(args.file, args.output, args.frames, args.format, args.bits or 8)
-    print(f"Wrote {len(written)} {args.format} files to {args.output}")
+    done = export(args.file, args.output, args.frames, args.format, args.bits or 8)
+    print(f"Wrote {len(done.written)} {args.format} files to {args.output}")
+    if done.skipped:
+        asked = len(done.written) + len(done.skipped)
+        report_skipped(args.file, done.skipped, asked, "exported")
+        return 1
     return 0
 
 
-def export(path: str, output: str, frames: str, fmt: str, bits: int = 8) -> list[Path]:
+def export(path: str, output: str, frames: str, fmt: str, bits: int = 8) -> Exported:
     """Write the frames of `path` selected by `frames` into the folder `output`.
 
-    Returns the paths written, in order.
+    Frames that cannot be read (missing from the file, or failing to decode) are
+    skipped; the folder is made when the first frame is written.
     """
     writer = _writer(fmt, bits)
     folder = Path(output)
     written: list[Path] = []
+    skipped: list[Skipped] = []
     with FrameSequence(path, cache_bytes=0) as seq:
         indices = parse_frames(frames, len(seq))
         grey = seq.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2")
@@ -73,17 +96,19 @@ def export(path: str, output: str, frames: str, fmt: str, bits: int = 8) -> list
                 f"16-bit PNG is for grey frames, not {seq.photometric_interpretation}; "
                 "use --bits 8 or --format tiff"
             )
-        folder.mkdir(parents=True, exist_ok=True)
         digits = max(4, len(str(len(seq) - 1)))
         stem = Path(path).stem
-        chosen = seq.iter_frames(indices)
-        for i, frame in progress(
-            zip(indices, chosen, strict=True), total=len(indices), desc="export"
-        ):
+        chosen = frames_or_errors(seq, indices)
+        for i, frame in progress(chosen, total=len(indices), desc="export"):
+            if not isinstance(frame, np.ndarray):
+                skipped.append(skipped_frame(path, i, frame))
+                continue
+            if not written:
+                folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{stem}_{i:0{digits}d}.{fmt}"
-            writer(target, frame, seq, i)
+            write_whole(target, partial(writer, frame, seq, i))
             written.append(target)
-    return written
+    return Exported(tuple(written), tuple(skipped))
 
 
 def parse_frames(spec: str, count: int) -> list[int]:
@@ -119,26 +144,26 @@ def _frames_of(text: str, count: int) -> range:
 
 
 def _writer(fmt: str, bits: int) -> Writer:
-    """A function (path, frame, sequence, index) that writes one frame in `fmt`."""
+    """A function (frame, sequence, index, file) that writes one frame in `fmt`."""
     if fmt == "png":
         image = require("PIL.Image")
 
-        def write_png(target: Path, frame: np.ndarray, seq: FrameSequence, i: int) -> None:
-            image.fromarray(display_frame(frame, seq, i, bits)).save(target)
+        def write_png(frame: np.ndarray, seq: FrameSequence, i: int, file: BinaryIO) -> None:
+            image.fromarray(display_frame(frame, seq, i, bits)).save(file, format="PNG")
 
         return write_png
     if fmt == "tiff":
         tifffile = require("tifffile")
 
-        def write_tiff(target: Path, frame: np.ndarray, seq: FrameSequence, i: int) -> None:
+        def write_tiff(frame: np.ndarray, seq: FrameSequence, i: int, file: BinaryIO) -> None:
             colour = frame.ndim == 3 and frame.shape[-1] == 3
-            tifffile.imwrite(target, frame, photometric="rgb" if colour else "minisblack")
+            tifffile.imwrite(file, frame, photometric="rgb" if colour else "minisblack")
 
         return write_tiff
     if fmt == "npy":
 
-        def write_npy(target: Path, frame: np.ndarray, seq: FrameSequence, i: int) -> None:
-            np.save(target, frame)
+        def write_npy(frame: np.ndarray, seq: FrameSequence, i: int, file: BinaryIO) -> None:
+            np.save(file, frame)
 
         return write_npy
     raise CommandError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

@@ -22,6 +22,7 @@ import sys
 import warnings
 from typing import Any
 
+from lazydcm.cli.display import error_message
 from lazydcm.errors import FrameIndexError, LazyDcmError, LazyDcmWarning, TruncatedFileError
 from lazydcm.sequence import FrameSequence
 from lazydcm.uids import lookup
@@ -55,8 +56,9 @@ def _describe_or_fail(path: str) -> dict[str, Any]:
     try:
         return describe(path)
     except (LazyDcmError, OSError) as exc:
-        print(f"lazydcm: error: {exc}", file=sys.stderr)
-        return {"file": path, "error": str(exc)}
+        message = error_message(exc, path)
+        print(f"lazydcm: error: {message}", file=sys.stderr)
+        return {"file": path, "error": message}
 
 
 def describe(path: str) -> dict[str, Any]:
