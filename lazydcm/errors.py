@@ -19,6 +19,7 @@ __all__ = [
     "LazyDcmError",
     "LazyDcmWarning",
     "PixelDataNotFoundError",
+    "SourceError",
     "TruncatedFileError",
     "UnsupportedTransferSyntaxError",
 ]
@@ -58,6 +59,10 @@ class DecoderUnavailableError(LazyDcmError, RuntimeError):
 
 class DecodeError(LazyDcmError, RuntimeError):
     """A codec failed on one frame; the other frames stay readable."""
+
+
+class SourceError(LazyDcmError, OSError):
+    """A remote or file source failed (names the status, the URL and the byte range)."""
 
 
 class LazyDcmWarning(UserWarning):
