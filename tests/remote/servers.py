@@ -31,6 +31,7 @@ import hashlib
 import http.server
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -60,6 +61,18 @@ class _Traffic:
     lock: threading.Lock = field(default_factory=threading.Lock)
     log: list[Logged] = field(default_factory=list)
     faults: collections.deque[str] = field(default_factory=collections.deque)
+    forbidden: set[str] = field(default_factory=set)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def record(self, entry: Logged) -> None:
         with self.lock:
@@ -96,10 +109,31 @@ class _Counting:
         """Body bytes sent so far (headers not counted)."""
         return sum(entry.body_bytes for entry in self.log)
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests handled at the same time since the last reset."""
+        with self._traffic.lock:
+            return self._traffic.peak_in_flight
+
     def reset_counts(self) -> None:
-        """Forget the requests so far."""
+        """Forget the requests so far (and the peak of requests in flight)."""
         with self._traffic.lock:
             self._traffic.log.clear()
+            self._traffic.peak_in_flight = self._traffic.in_flight
+
+    def clear_faults(self) -> None:
+        """Drop the faults not yet applied."""
+        with self._traffic.lock:
+            self._traffic.faults.clear()
+
+    def forbid(self, name: str) -> None:
+        """Answer 403 to every request for `name` (HTTP: the object's name; S3: bucket/key)."""
+        with self._traffic.lock:
+            self._traffic.forbidden.add(name.strip("/"))
+
+    def _is_forbidden(self, name: str) -> bool:
+        with self._traffic.lock:
+            return name.strip("/") in self._traffic.forbidden
 
     def inject(self, *faults: str) -> None:
         """Apply `faults` to the next GET requests, one each, in order."""
@@ -142,7 +176,6 @@ class RangeServer(_Counting):
         self.stall_seconds = stall_seconds
         self._traffic = _Traffic()
         self._objects: dict[str, _Object] = {}
-        self._forbidden: set[str] = set()
         self._generation = 0
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -156,9 +189,11 @@ class RangeServer(_Counting):
 
     def start(self) -> None:
         """Listen on a free port of 127.0.0.1."""
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -198,14 +233,10 @@ class RangeServer(_Counting):
         with self._traffic.lock:
             self._objects.pop(name, None)
 
-    def forbid(self, name: str) -> None:
-        """Answer 403 to every request for `name`."""
-        with self._traffic.lock:
-            self._forbidden.add(name)
-
     def _lookup(self, name: str) -> tuple[_Object | None, bool]:
+        forbidden = self._is_forbidden(name)
         with self._traffic.lock:
-            return self._objects.get(name), name in self._forbidden
+            return self._objects.get(name), forbidden
 
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         server = self
@@ -216,6 +247,13 @@ class RangeServer(_Counting):
         return Handler
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets its connection is no error of the server's."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     owner: RangeServer
@@ -224,10 +262,18 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
         """Quiet: the tests read the server's own log."""
 
     def do_HEAD(self) -> None:
-        self._answer(body=False)
+        self.owner._traffic.enter()
+        try:
+            self._answer(body=False)
+        finally:
+            self.owner._traffic.leave()
 
     def do_GET(self) -> None:
-        self._answer(body=True)
+        self.owner._traffic.enter()
+        try:
+            self._answer(body=True)
+        finally:
+            self.owner._traffic.leave()
 
     def _answer(self, body: bool) -> None:
         owner = self.owner
@@ -319,6 +365,11 @@ _SLOW_DOWN = (
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
 
+_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
+
 _StartResponse = Callable[..., Callable[[bytes], object]]
 _App = Callable[[dict[str, Any], _StartResponse], Iterable[bytes]]
 
@@ -382,7 +433,6 @@ class S3Server(_Counting):
             "key": "testing",
             "secret": "testing",
             "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": self.region},
-            "skip_instance_cache": True,
         }
         options.update(extra)
         return options
@@ -395,24 +445,29 @@ class S3Server(_Counting):
 
     def _middleware(self, app: _App) -> _App:
         traffic = self._traffic
-        latency = lambda: self.latency  # noqa: E731
 
         def counting(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
+            traffic.enter()
+            try:
+                return answer(environ, start_response)
+            finally:
+                traffic.leave()
+
+        def answer(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
             method = str(environ["REQUEST_METHOD"])
             path = str(environ.get("PATH_INFO", ""))
             range_header = environ.get("HTTP_RANGE")
             # moto's own API (/moto-api/...) and bucket listings are not object reads.
             is_object = method == "GET" and path.count("/") >= 2 and "moto-api" not in path
             fault = traffic.next_fault(method) if is_object else None
-            if latency():
-                time.sleep(latency())
+            if self.latency:
+                time.sleep(self.latency)
+            if self._is_forbidden(path):
+                entry = Logged(method, path, range_header, 403, len(_ACCESS_DENIED))
+                return _error(start_response, "403 Forbidden", _ACCESS_DENIED, traffic, entry)
             if fault == "503":
-                start_response(
-                    "503 Service Unavailable",
-                    [("Content-Type", "application/xml"), ("Content-Length", str(len(_SLOW_DOWN)))],
-                )
-                traffic.record(Logged(method, path, range_header, 503, len(_SLOW_DOWN)))
-                return [_SLOW_DOWN]
+                entry = Logged(method, path, range_header, 503, len(_SLOW_DOWN))
+                return _error(start_response, "503 Service Unavailable", _SLOW_DOWN, traffic, entry)
             status: list[int] = [0]
 
             def recording_start(code: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
@@ -420,24 +475,30 @@ class S3Server(_Counting):
                 return start_response(code, headers, *rest)
 
             body = app(environ, recording_start)
-            return _counted(body, traffic, Logged(method, path, range_header, 0, 0), status,
-                            drop=fault == "drop")  # fmt: skip
+            chunks = list(body)
+            closer = getattr(body, "close", None)
+            if closer is not None:
+                closer()
+            total = sum(len(chunk) for chunk in chunks)
+            budget = total // 2 if fault == "drop" else total
+            # Recorded before the body goes out: a client may act on the last byte at once.
+            traffic.record(Logged(method, path, range_header, status[0], budget))
+            return _sent(chunks, budget, drop=fault == "drop")
 
         return counting
 
 
-def _counted(
-    body: Iterable[bytes], traffic: _Traffic, entry: Logged, status: list[int], drop: bool
-) -> Iterator[bytes]:
-    """Yield `body` while counting its bytes; with `drop`, stop after half and break the stream."""
-    chunks = list(body)
-    total = sum(len(chunk) for chunk in chunks)
-    closer = getattr(body, "close", None)
-    if closer is not None:
-        closer()
-    budget = total // 2 if drop else total
-    # Recorded before the body goes out: a client may act on the last byte at once.
-    traffic.record(Logged(entry.method, entry.path, entry.range, status[0], budget))
+def _error(
+    start_response: _StartResponse, status: str, body: bytes, traffic: _Traffic, entry: Logged
+) -> list[bytes]:
+    headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    traffic.record(entry)
+    return [body]
+
+
+def _sent(chunks: list[bytes], budget: int, drop: bool) -> Iterator[bytes]:
+    """Yield the first `budget` bytes of `chunks`; with `drop`, then break the stream."""
     sent = 0
     for chunk in chunks:
         part = chunk[: max(budget - sent, 0)]
@@ -449,3 +510,56 @@ def _counted(
     if drop:
         # An exception after the headers makes werkzeug close the connection mid-body.
         raise ConnectionAbortedError("fault injected: connection dropped mid-body")
+
+
+# --- one interface for the tests ---------------------------------------------------------
+
+
+class HTTPStore:
+    """Objects served by a :class:`RangeServer`, addressed by ``http://`` URLs."""
+
+    kind = "http"
+
+    def __init__(self, server: RangeServer) -> None:
+        self.server = server
+        self.storage_options: dict[str, Any] = {}
+
+    def put(self, name: str, data: bytes) -> None:
+        """Store (or replace) `name`; the server's counts start again after it."""
+        self.server.put(name, data)
+        self.server.reset_counts()
+
+    def url(self, name: str) -> str:
+        """The URL of `name`."""
+        return self.server.url(name)
+
+
+class S3Store:
+    """Objects in a bucket of an :class:`S3Server`, addressed by ``s3://`` URLs.
+
+    botocore's own retries are off (``max_attempts`` 1) so that faults reach
+    s3fs's and the reader's retries, which wait tenths of seconds, not seconds.
+    """
+
+    kind = "s3"
+
+    def __init__(self, server: S3Server, bucket: str) -> None:
+        self.server = server
+        self.bucket = bucket
+        self.storage_options = server.storage_options(
+            config_kwargs={"retries": {"max_attempts": 1, "mode": "standard"}}
+        )
+        import fsspec
+
+        self.fs = fsspec.filesystem("s3", **self.storage_options)
+        self.fs.mkdir(bucket)
+
+    def put(self, name: str, data: bytes) -> None:
+        """Store (or replace) `name`; the server's counts start again after it."""
+        self.fs.pipe_file(f"{self.bucket}/{name}", data)
+        self.fs.invalidate_cache()
+        self.server.reset_counts()
+
+    def url(self, name: str) -> str:
+        """The URL of `name`."""
+        return f"s3://{self.bucket}/{name}"
