@@ -248,6 +248,10 @@ class RangeServer(_Counting):
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
+    # Many clients connect at once (concurrent ranges): a backlog of 5 would drop
+    # their SYNs, and each dropped one costs a 1 s retransmission.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that resets its connection is no error of the server's."""
         if not isinstance(sys.exc_info()[1], OSError):
