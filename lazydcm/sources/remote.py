@@ -25,6 +25,8 @@ Contract (:class:`RemoteSource`, the byte-source protocol):
   times with exponential backoff, then raise ``SourceError`` naming the URL,
   the byte range and the last status.  An object replaced since it was opened
   is a ``SourceError`` at once, never bytes of another version.
+* A pickled source (for a worker process) opens again without a request: it
+  keeps the version it saw, and every read stays conditional on it.
 * No fsspec file object and no block cache is used; the source holds no seek
   position, and may be used by many threads at once (requests run on
   fsspec's event loop thread).  ``import lazydcm`` does not import fsspec:
@@ -44,6 +46,7 @@ from lazydcm.sources.fetchers import (
     Failed,
     Failure,
     Fetcher,
+    ObjectVersion,
     Probe,
     fetcher_for,
 )
@@ -191,6 +194,13 @@ class RemoteSource:
     def __init__(
         self, fs: AbstractFileSystem, path: str, *, options: RemoteOptions | None = None
     ) -> None:
+        self._setup(fs, path, options)
+        probe = self._run(self._probe())
+        self._version = probe.version
+        if probe.data:
+            self._windows.append(_Window(0, probe.data))
+
+    def _setup(self, fs: AbstractFileSystem, path: str, options: RemoteOptions | None) -> None:
         import fsspec.asyn
 
         self._sync = fsspec.asyn.sync
@@ -200,9 +210,7 @@ class RemoteSource:
         self._path = path
         self._lock = threading.Lock()
         self._closed = False
-        probe = self._run(self._probe())
-        self._version = probe.version
-        self._windows: list[_Window] = [_Window(0, probe.data)] if probe.data else []
+        self._windows: list[_Window] = []
 
     @classmethod
     def from_url(
@@ -329,6 +337,11 @@ class RemoteSource:
     def __repr__(self) -> str:
         return f"RemoteSource({self.name!r}, size={self.size})"
 
+    def __reduce__(self) -> tuple[Callable[..., RemoteSource], tuple[object, ...]]:
+        # Unpickled (in a worker process), the source makes no request to open: it
+        # keeps the version seen here, and every read is conditional on it.
+        return (_restore, (self._fs, self._path, self._options, self._version))
+
     # --- internals ------------------------------------------------------------------------
 
     def _check(self, offset: int, n: int, clip: bool = False) -> None:
@@ -438,6 +451,16 @@ class RemoteSource:
                 f"{self.name}: {where}: {failed.kind.value} ({failed.status}); open it again"
             )
         return SourceError(f"{self.name}: {where}: {failed.kind.value}{tries} ({failed.status})")
+
+
+def _restore(
+    fs: AbstractFileSystem, path: str, options: RemoteOptions, version: ObjectVersion
+) -> RemoteSource:
+    """A source for the version of `path` that another process opened (no request)."""
+    source = RemoteSource.__new__(RemoteSource)
+    source._setup(fs, path, options)
+    source._version = version
+    return source
 
 
 def _split(start: int, stop: int, size: int) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ received; bytes are the body bytes they sent.
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from servers import HTTPStore, RangeServer, S3Server, S3Store
 import lazydcm
 from lazydcm import synth
 from lazydcm.errors import SourceError, TruncatedFileError
+from lazydcm.sources.fetchers import Failed, FsFetcher, Probe
 from lazydcm.sources.remote import RemoteOptions, RemoteSource, Span, coalesce
 from lazydcm.uids import ENCAPSULATED_UNCOMPRESSED
 
@@ -454,6 +456,58 @@ def test_memory_and_file_urls(tmp_path: Path) -> None:
         assert [bytes(g) for g in got] == [data[70_000:70_010], data[290_000:]]
     with pytest.raises(SourceError, match="not found"):
         RemoteSource.from_url("memory://remote-tests/missing.bin")
+
+
+def test_a_pickled_source_reopens_without_a_request(store: Store) -> None:
+    data = _data(500_000)
+    store.put("blob.bin", data)
+    source = _open(store, "blob.bin")
+    store.server.reset_counts()
+    copy = pickle.loads(pickle.dumps(source))
+    assert store.server.request_count == 0
+    assert (copy.name, copy.size, copy.status) == (source.name, source.size, source.status)
+    out = bytearray(1000)
+    copy.read_into(400_000, memoryview(out))
+    assert out == data[400_000:401_000]
+    store.put("blob.bin", _data(500_000, seed=3))
+    with pytest.raises(SourceError, match="changed"):
+        pickle.loads(pickle.dumps(source)).read_into(400_000, memoryview(out))
+
+
+def test_advise_not_needed_drops_the_header_window(store: Store) -> None:
+    data = _data(500_000)
+    store.put("blob.bin", data)
+    source = _open(store, "blob.bin")
+    source.view(0, 100)
+    source.advise(0, source.size, needed=False)
+    store.server.reset_counts()
+    assert bytes(source.view(0, 100)) == data[:100]
+    assert store.server.request_count == 1
+
+
+def test_generic_fetcher_on_an_async_filesystem(http_server: RangeServer) -> None:
+    """The fetcher for filesystems without their own (gcsfs, adlfs...): checked lengths."""
+    import fsspec
+    import fsspec.asyn
+
+    data = _data(300_000)
+    http_server.put("blob.bin", data)
+    fs = fsspec.filesystem("http", skip_instance_cache=True)
+    fetcher = FsFetcher(fs, http_server.url("blob.bin"))
+    probe = fsspec.asyn.sync(fetcher.loop, fetcher.probe, 1000)
+    assert isinstance(probe, Probe)
+    assert probe.data == data[:1000]
+    assert probe.version.size == len(data)
+    assert probe.version.etag is not None
+    out = bytearray(5000)
+    assert (
+        fsspec.asyn.sync(fetcher.loop, fetcher.get, 100_000, memoryview(out), probe.version) is None
+    )
+    assert out == data[100_000:105_000]
+    http_server.inject("whole")  # fsspec returns the whole body: the length gives it away
+    failed = fsspec.asyn.sync(fetcher.loop, fetcher.get, 100_000, memoryview(out), probe.version)
+    assert isinstance(failed, Failed)
+    assert "received 300000 bytes for bytes 100000-104999" in failed.status
 
 
 def test_close_is_idempotent_and_ends_reads(http_server: RangeServer) -> None:
