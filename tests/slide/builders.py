@@ -149,8 +149,12 @@ def write_svs(
 # -- wsidicomizer and wsidicom ---------------------------------------------------------------
 
 
-def uid_factory(seed: int) -> Callable[[], Any]:
-    """A generator of UIDs that are the same for the same seed (pydicom's hashed UIDs)."""
+def uid_factory(seed: int | str) -> Callable[[], Any]:
+    """A generator of UIDs that are the same for the same seed (pydicom's hashed UIDs).
+
+    Give each slide its own seed: two slides built with one seed share Study,
+    Series, Pyramid and SOP Instance UIDs (and so file names).
+    """
     from pydicom.uid import generate_uid
 
     counter = iter(range(1 << 30))
@@ -209,7 +213,7 @@ def dicomize(
     *,
     tile: int = 256,
     encoding: Encoding = "jpeg",
-    seed: int = 0,
+    seed: int | str = 0,
 ) -> list[Path]:
     """Convert `tiff` with wsidicomizer into the empty folder `out`; return the files.
 
@@ -239,7 +243,7 @@ def resave(
     *,
     offset_table: Literal["bot", "empty", "eot"] = "bot",
     encoding: Encoding | None = None,
-    seed: int = 1,
+    seed: int | str = 1,
 ) -> list[Path]:
     """Save the slide in folder `src` again with wsidicom into `out`; return the files.
 
@@ -326,7 +330,7 @@ def _plane_position(ds: Any, column: int, row: int, z_um: float) -> Any:
     return item
 
 
-def _position_dimensions(ds: Any) -> list[Any]:
+def position_dimensions(ds: Any) -> list[Any]:
     """Dimension Index Sequence items for the tile position (PS3.3 C.7.6.17.1).
 
     highdicom indexes a TILED_SPARSE total pixel matrix only through these:
@@ -379,7 +383,7 @@ def sparsify(
     *,
     missing: Iterable[tuple[int, int]],
     shuffle_seed: int | None = 7,
-    seed: int = 2,
+    seed: int | str = 2,
 ) -> Path:
     """Copy the slide in `folder` to `out` with level 0 rewritten as TILED_SPARSE; return it.
 
@@ -404,7 +408,7 @@ def sparsify(
         keep = [keep[i] for i in order]
     ds = inst.dataset
     ds.DimensionOrganizationType = "TILED_SPARSE"
-    ds.DimensionIndexSequence = _position_dimensions(ds)
+    ds.DimensionIndexSequence = position_dimensions(ds)
     items = []
     for _, col, row in keep:
         item = Dataset()
@@ -423,7 +427,9 @@ def sparsify(
     return _write(ds, frames, out / source.name, uid_factory(seed)())
 
 
-def split_concatenation(folder: Path, out: Path, *, parts: int = 3, seed: int = 3) -> list[Path]:
+def split_concatenation(
+    folder: Path, out: Path, *, parts: int = 3, seed: int | str = 3
+) -> list[Path]:
     """Copy the slide in `folder` to `out` with level 0 split into a `parts`-instance concatenation.
 
     Each part holds a run of consecutive frames and shares Concatenation UID and
@@ -455,7 +461,7 @@ def stack_focal_planes(
     *,
     planes: int = 3,
     spacing_um: float = 2.0,
-    seed: int = 4,
+    seed: int | str = 4,
 ) -> tuple[Path, list[RGB]]:
     """Write `out`/focal-planes.dcm: level 0 of `folder` as a TILED_FULL stack of `planes`.
 
@@ -525,11 +531,11 @@ class Case:
 
 
 def _dicomize(tile: int, encoding: Encoding) -> Callable[[Path, Path], object]:
-    return lambda tiff, out: dicomize(tiff, out, tile=tile, encoding=encoding)
+    return lambda tiff, out: dicomize(tiff, out, tile=tile, encoding=encoding, seed=out.name)
 
 
 def _resave(offset_table: Literal["bot", "empty", "eot"]) -> Callable[[Path, Path], object]:
-    return lambda src, out: resave(src, out, offset_table=offset_table)
+    return lambda src, out: resave(src, out, offset_table=offset_table, seed=out.name)
 
 
 CASES = {
@@ -553,7 +559,7 @@ CASES = {
         Case(
             "sparse",
             ("pydicom",),
-            lambda src, out: sparsify(src, out, missing=SPARSE_MISSING),
+            lambda src, out: sparsify(src, out, missing=SPARSE_MISSING, seed=out.name),
             source="jpeg-256",
             missing_tiles=SPARSE_MISSING,
         ),
@@ -561,7 +567,7 @@ CASES = {
         Case(
             "concatenation",
             ("pydicom",),
-            lambda src, out: split_concatenation(src, out),
+            lambda src, out: split_concatenation(src, out, seed=out.name),
             source="jpeg-256",
             highdicom=False,
         ),
@@ -570,7 +576,7 @@ CASES = {
         Case(
             "focal-planes",
             ("pydicom", "svs"),
-            lambda src, out: stack_focal_planes(src, out),
+            lambda src, out: stack_focal_planes(src, out, seed=out.name),
             source="jpeg-256",
             openslide=False,
             highdicom=False,
