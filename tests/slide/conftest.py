@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from builders import CASES, build_case, missing_peers
+from builders import missing_peers
+from cases import CASES, build_case
 
 
 @pytest.fixture(scope="session")

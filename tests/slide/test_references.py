@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from builders import CASES, SIZE, SPARSE_MISSING
+from builders import SIZE
+from cases import CASES, SPARSE_MISSING
 from references import (
     HighdicomReference,
     OpenSlideReference,
