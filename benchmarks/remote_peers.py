@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/remote_peers.py [--latency 0.02] [--frames 20000] [--native-frames 400]
 
-Files are built with :mod:`lazydcm.synth` in a temporary folder and served by
+Files are built with :mod:`lazydcm.testing.synth` in a temporary folder and served by
 the HTTP/1.1 range server of ``tests/remote/servers.py`` on 127.0.0.1, which
 counts requests and body bytes and waits ``--latency`` seconds per request:
 
@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "remote")
 from servers import RangeServer
 
 import lazydcm
-from lazydcm import synth
 from lazydcm.sources.remote import RemoteSource
+from lazydcm.testing import synth
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 KIB = 1024
