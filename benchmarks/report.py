@@ -78,12 +78,12 @@ NOTES = """## Notes
 - **Opening a 5,000-item Per-Frame Functional Groups Sequence (issue 4).**  The
   header walk reads each element header once, and an item whose element headers
   are byte for byte those of an item before it is skipped in one comparison
-  (`lazydcm/walker.py`, `_Layout`): 10 ms instead of 45 ms for this file.  Files
+  (`lazydcm/header/walker.py`, `_Layout`): 10 ms instead of 45 ms for this file.  Files
   whose items differ in layout (varying value lengths) are walked header by
   header, at about 0.35 µs a header.  Each round empties the process-wide index
   cache first; with it warm, opening again takes 0.05-0.09 ms.
 - **YBR_FULL -> RGB (issue 6).**  8-bit frames are converted in blocks of 16,384
-  pixels in float32 (`lazydcm/color.py`), within 1 of pydicom for every one of
+  pixels in float32 (`lazydcm/pixels/color.py`), within 1 of pydicom for every one of
   the 2**24 inputs; Pillow's C conversion is the reference.
 - **Noise.**  This is a 2-core virtual machine on a shared host: absolute times vary
   by up to 1.5x between runs (and within a run for the slow contenders); the

@@ -54,7 +54,7 @@ def test_highdicom(benchmark: BenchmarkFixture, native_file: Path) -> None:
 
 def test_memmap_copy_floor(benchmark: BenchmarkFixture, native_file: Path) -> None:
     with lazydcm.FrameSequence(native_file) as frames:
-        offset = int(frames._index.offsets[0])  # where the first frame starts
+        offset = int(frames.stored_pieces(0)[0][0])  # where the first frame starts
     mapped = np.memmap(
         native_file, dtype="<u2", mode="r", offset=offset,
         shape=(NATIVE_FRAMES, NATIVE_SIZE, NATIVE_SIZE),
@@ -69,7 +69,7 @@ def test_memmap_copy_floor(benchmark: BenchmarkFixture, native_file: Path) -> No
 
 def test_pread_floor(benchmark: BenchmarkFixture, native_file: Path) -> None:
     with lazydcm.FrameSequence(native_file) as frames:
-        offset = int(frames._index.offsets[0])
+        offset = int(frames.stored_pieces(0)[0][0])
     fd = os.open(native_file, os.O_RDONLY)
     size = NATIVE_SIZE * NATIVE_SIZE * 2
 

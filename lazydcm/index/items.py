@@ -165,22 +165,31 @@ class ItemReader:
 
     def _run(self, pos: int) -> tuple[array[int], int, str, int]:
         """Walk a zero-copy source to the delimiter: the hot loop of opening a
-        many-frame file without an offset table (only the last item can run past
-        the end of the file)."""
+        many-frame file without an offset table.
+
+        No bounds test per item (it costs a sixth of the walk): a header read past
+        the end of the view raises ``struct.error``, which only a file that ends
+        inside its items reaches, and only the last item can run past the end.
+        """
         offsets = array("q")
-        append, unpack, size = offsets.append, _HEADER.unpack_from, self.size
-        buf, base = self.source.view(pos, size - pos), pos
-        last = size - 8  # the last position where a whole header fits
-        while pos <= last:
-            tag, length = unpack(buf, pos - base)
-            if tag != ITEM:
-                return offsets, pos, "delimiter" if tag == DELIMITER else "garbage", tag
-            pos += 8
-            append(pos)
-            pos += length
-        if pos > size:  # the last item's payload runs past the end: not there
-            pos = offsets.pop() - 8
-        return offsets, pos, "eof" if pos == size else "cut", ITEM
+        append, unpack = offsets.append, _HEADER.unpack_from
+        buf = self.source.view(0, self.size)
+        tag = ITEM
+        try:
+            while True:
+                tag, length = unpack(buf, pos)
+                if tag != ITEM:
+                    break
+                pos += 8
+                append(pos)
+                pos += length
+            how = "delimiter" if tag == DELIMITER else "garbage"
+        except struct.error:
+            size = self.size
+            if pos > size:  # the last item's payload runs past the end: not there
+                pos = offsets.pop() - 8
+            how = "eof" if pos == size else "cut"
+        return offsets, pos, how, tag
 
     def _steps(self, pos: int, stop: int | None) -> tuple[array[int], int, str, int]:
         """Walk item headers one bounded step at a time (to `stop`, or with ``pread``)."""
