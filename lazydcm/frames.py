@@ -51,8 +51,10 @@ from lazydcm.opening import Opened
 from lazydcm.pixels import finish_frame, output_photometric, stored_as_returned
 from lazydcm.sources.base import read_exactly
 
-__all__ = ["FrameReader"]
+__all__ = ["ADVISE_BYTES", "FrameReader"]
 
+#: Frames at least this large are asked for ahead of their read (``advise``).
+ADVISE_BYTES = 1 << 18
 #: Bytes of the first frame read to decide its colour space: enough for the SOF after
 #: a few large APPn segments (an ICC profile takes up to 64 KiB a segment).
 _HEAD = 1 << 18
@@ -70,8 +72,8 @@ class FrameReader:
     def __init__(self, opened: Opened) -> None:
         self._opened = opened
         self._index = opened.index
-        self._spec = FrameSpec.from_header(opened.header)
         options = opened.options
+        self._spec = FrameSpec.from_header(opened.header, rgb=not options.raw)
         self._raw = options.raw
         self._decoder = choose(opened.header.transfer_syntax, options.decoder)
         self._direct = stored_as_returned(self._spec, self._raw)
@@ -209,9 +211,14 @@ class FrameReader:
         return finish_frame(decoded, self._spec, self._raw)[0]
 
     def advise(self, i: int) -> None:
-        """Ask the OS to start reading frame `i` (not for tables that check entries on use)."""
+        """Ask the OS to start reading frame `i` when it is large enough to gain from it.
+
+        Not for tables that check entries on use, nor for frames under
+        :data:`ADVISE_BYTES`: the kernel's own read-ahead serves small sequential
+        reads, and the call would cost more than it saves.
+        """
         index = self._index
-        if i < index.present and not index.checked_on_read:
+        if i < index.present and not index.checked_on_read and index.lengths[i] >= ADVISE_BYTES:
             offsets, lengths = self.pieces(i)
             with self._reads:  # never advise a closed, perhaps reused, descriptor
                 self._opened.source.advise(offsets[0], sum(lengths), needed=True)

@@ -356,6 +356,9 @@ class FrameSequence:
 
         Compressed frames are decoded ahead by the sequence's workers (``workers=``);
         otherwise the next frame's bytes are requested while one is returned.
+        Iteration streams: a frame in the cache is served from it, any other is
+        decoded for the caller and not kept (the cache is for frames read again,
+        and keeping a copy of each would cost a copy a frame).
         """
         count = len(self)
         wanted = range(count) if indices is None else indices
@@ -365,10 +368,12 @@ class FrameSequence:
         if self._workers > 1 and many and not self._reader.spec.transfer_syntax.native:
             yield from self._parallel(order)
             return
+        reader, cache = self._reader, self._cache
         for k, i in enumerate(order):
             if k + 1 < len(order):
-                self._reader.advise(order[k + 1])
-            yield self[i]
+                reader.advise(order[k + 1])
+            cached = cache.get(i) if i in cache else None
+            yield cached.copy() if cached is not None else reader.decode(i)
 
     def encoded_frame(self, i: int) -> memoryview:
         """Frame `i`'s stored bytes, in a new buffer that belongs to the caller.

@@ -50,6 +50,10 @@ class FrameSpec:
     dtype: np.dtype[np.generic]
     #: The dtype of native samples as stored (the transfer syntax's byte order).
     stored_dtype: np.dtype[np.generic]
+    #: True when YBR_FULL and YBR_FULL_422 frames are to be returned as RGB (the
+    #: caller did not ask for ``raw``): a backend whose codec converts colour itself
+    #: (libjpeg-turbo) may decode to RGB and say so; the pipeline converts the rest.
+    rgb: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -71,7 +75,7 @@ class FrameSpec:
         return self.frame_pixels
 
     @classmethod
-    def from_header(cls, parsed: ParsedHeader) -> FrameSpec:
+    def from_header(cls, parsed: ParsedHeader, *, rgb: bool = False) -> FrameSpec:
         """Build the spec of a parsed file; raise if NumPy has no dtype for its samples."""
         info = parsed.info
         dtype = _dtype(info.pixel_keyword, info.bits_allocated, info.pixel_representation)
@@ -89,6 +93,7 @@ class FrameSpec:
             words_swapped=parsed.words_swapped,
             dtype=dtype,
             stored_dtype=dtype.newbyteorder("<" if parsed.transfer_syntax.little_endian else ">"),
+            rgb=rgb,
         )
 
 

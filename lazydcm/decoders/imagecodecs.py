@@ -13,9 +13,11 @@ configuration, container dtype and sign handling (the post-decode rules live in
 :func:`lazydcm.decoders.rle.check_header`) -- so returned frames are identical
 for the lossless syntaxes.  Lossy JPEG frames may differ by a few grey levels
 (libjpeg-turbo and libjpeg use different IDCTs and chroma upsampling).  JPEG is
-decoded with no colour transform: 3-component frames are read as YCbCr to
-YCbCr, which libjpeg-turbo copies through unchanged, as libjpeg's
-colourspace 0 does.
+decoded with no colour transform -- 3-component frames are read as YCbCr to
+YCbCr, which libjpeg-turbo copies through unchanged, as libjpeg's colourspace 0
+does -- except where the caller wants RGB from 8-bit YBR_FULL(_422) frames
+(:attr:`~lazydcm.decoders.FrameSpec.rgb`): libjpeg-turbo then converts them
+itself, within 1 of the pipeline's conversion, and the frame says RGB.
 
 JPEG XL frames (PS3.5 A.4.12; pydicom 3.0 has no decoder to compare with) are
 returned as libjxl produces them; a JPEG XL JPEG Recompression frame comes out
@@ -52,6 +54,9 @@ from lazydcm.uids import (
 
 __all__ = ["ImagecodecsDecoder", "decoder"]
 
+#: The colour spaces libjpeg-turbo converts to RGB itself when RGB is wanted.
+_YBR = frozenset({"YBR_FULL", "YBR_FULL_422"})
+
 
 class ImagecodecsDecoder:
     """Decodes compressed frames with imagecodecs; see the module docstring."""
@@ -86,8 +91,15 @@ class ImagecodecsDecoder:
         else:
             what = "imagecodecs.jpeg8_decode"
             components = info.components if info is not None else spec.samples_per_pixel
-            # YCbCr in, YCbCr out: libjpeg-turbo applies no colour transform.
-            options = {"colorspace": "YCBCR", "outcolorspace": "YCBCR"} if components == 3 else {}
+            options: dict[str, str] = {}
+            if components == 3:
+                # YCbCr in, YCbCr out: libjpeg-turbo applies no colour transform ...
+                options = {"colorspace": "YCBCR", "outcolorspace": "YCBCR"}
+                if spec.rgb and pi in _YBR and info is not None and info.precision == 8:
+                    # ... unless RGB is wanted: its own conversion (PS3.3 C.7.6.3.1.2,
+                    # fixed point) is within 1 of the pipeline's and costs less.
+                    options["outcolorspace"] = "RGB"
+                    pi = "RGB"
             out = call_codec(what, spec, lambda: codecs.jpeg8_decode(encoded, **options))
         return jpeg_decoded(_bytes(out), info, pi, spec, what)
 

@@ -68,24 +68,6 @@ _SOF = frozenset({*range(0xFFC0, 0xFFD0)} - {0xFFC4, 0xFFC8, 0xFFCC} | {0xFFF7})
 _SOF_LS = 0xFFF7
 _SOS = 0xFFDA
 _APP = range(0xFFE0, 0xFFF0)
-_SHORT = struct.Struct(">H")
-
-
-class _ShortError(Exception):
-    """The codestream ends inside a header pydicom would have read."""
-
-
-def _byte(buf: memoryview, i: int) -> int:
-    if not 0 <= i < len(buf):
-        raise _ShortError
-    return buf[i]
-
-
-def _short(buf: memoryview, i: int) -> int:
-    if not 0 <= i <= len(buf) - 2:
-        raise _ShortError
-    value: int = _SHORT.unpack_from(buf, i)[0]
-    return value
 
 
 @dataclass(frozen=True)
@@ -110,44 +92,54 @@ def jpeg_info(encoded: memoryview | bytes) -> JpegInfo | None:
 
     Segments are skipped by their length fields up to the first SOF marker (APP
     segments are kept, PS3.5 8.2.1 and the JFIF specification); nothing before
-    the SOF is otherwise validated, exactly as pydicom does.
+    the SOF is otherwise validated, exactly as pydicom does.  Every read is
+    bounds-checked: a codestream cut short inside what is read gives None.  (This
+    runs before every JPEG frame is decoded: it reads bytes inline rather than
+    through helpers.)
     """
     buf = memoryview(encoded).cast("B")
-    try:
-        if _short(buf, 0) != 0xFFD8:  # SOI
-            return None
-        offset = 2
-        app: dict[int, bytes] = {}
-        while (marker := _marker(buf, offset)) not in _SOF:
-            length = _short(buf, offset + 2)
-            if marker in _APP:
-                app[marker] = bytes(buf[offset + 4 : offset + 2 + length])
-            offset += length + 2
-        offset += 2  # the SOF length field
-        precision = _byte(buf, offset + 2)
-        rows = _short(buf, offset + 3)
-        columns = _short(buf, offset + 5)
-        components = _byte(buf, offset + 7)
-        offset += 8
-        ids = []
-        for _ in range(components):
-            ids.append(_byte(buf, offset))
-            offset += 3
-        near = interleave = None
-        if marker == _SOF_LS:
-            while _marker(buf, offset) != _SOS:
-                offset += _short(buf, offset + 2) + 2
-            offset += 5 + _byte(buf, offset + 4) * 2
-            near = _byte(buf, offset)
-            interleave = _byte(buf, offset + 1)
-    except _ShortError:
+    n = len(buf)
+    if n < 2 or buf[0] != 0xFF or buf[1] != 0xD8:  # SOI
         return None
-    return JpegInfo(marker, precision, rows, columns, components, tuple(ids), app, near, interleave)
-
-
-def _marker(buf: memoryview, offset: int) -> int:
-    # pydicom compares 2-byte slices: a slice cut short by the end matches nothing.
-    return _short(buf, offset) if offset <= len(buf) - 2 else -1
+    offset = 2
+    app: dict[int, bytes] = {}
+    while True:
+        if offset + 4 > n:  # no marker and length here: pydicom gives up
+            return None
+        marker = buf[offset] << 8 | buf[offset + 1]
+        if marker in _SOF:
+            break
+        length = buf[offset + 2] << 8 | buf[offset + 3]
+        if marker in _APP:
+            app[marker] = bytes(buf[offset + 4 : offset + 2 + length])
+        offset += length + 2
+    offset += 2  # the SOF length field
+    if offset + 8 > n:
+        return None
+    precision = buf[offset + 2]
+    rows = buf[offset + 3] << 8 | buf[offset + 4]
+    columns = buf[offset + 5] << 8 | buf[offset + 6]
+    components = buf[offset + 7]
+    offset += 8
+    if offset + 3 * (components - 1) >= n and components:
+        return None
+    ids = tuple(buf[offset + 3 * k] for k in range(components))
+    offset += 3 * components
+    near = interleave = None
+    if marker == _SOF_LS:
+        while True:
+            if offset + 4 > n:
+                return None
+            if buf[offset] << 8 | buf[offset + 1] == _SOS:
+                break
+            offset += (buf[offset + 2] << 8 | buf[offset + 3]) + 2
+        if offset + 5 > n:
+            return None
+        offset += 5 + buf[offset + 4] * 2
+        if offset + 2 > n:
+            return None
+        near, interleave = buf[offset], buf[offset + 1]
+    return JpegInfo(marker, precision, rows, columns, components, ids, app, near, interleave)
 
 
 @dataclass(frozen=True)
@@ -194,7 +186,7 @@ def j2k_info(encoded: memoryview | bytes) -> J2kInfo | None:
     ssiz = buf[offset + 42]
     # Xsiz, Ysiz, XOsiz, YOsiz (4 bytes each from byte 8 of SOC), then Csiz at 40.
     xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">4I", buf, offset + 8)
-    components = _short(buf, offset + 40)
+    components = buf[offset + 40] << 8 | buf[offset + 41]
     return J2kInfo(
         precision=(ssiz & 0x7F) + 1,
         signed=bool(ssiz & 0x80),

@@ -222,18 +222,27 @@ def dicomize(
     as they are, but needs the system libturbojpeg).  Levels, label, macro
     (OVERVIEW) and thumbnail are all converted; the BOT is filled.
     """
-    from wsidicomizer import SourceIdentifier, WsiDicomizer
+    import pydicom.config
 
-    out.mkdir(parents=True, exist_ok=True)
-    files = WsiDicomizer.convert(
-        tiff,
-        out,
-        tile_size=tile,
-        encoding=encoder_for(encoding),
-        preferred_source=SourceIdentifier.TIFFSLIDE,
-        uid_generator=uid_factory(seed),
-        workers=1,
-    )
+    future = pydicom.config._use_future
+    try:
+        # Importing wsidicomizer turns pydicom's future (4.0) behaviour on for the
+        # whole process (config.future_behavior()), which changes what every later
+        # pydicom user sees (no Dataset.convert_pixel_data): keep it to the build.
+        from wsidicomizer import SourceIdentifier, WsiDicomizer
+
+        out.mkdir(parents=True, exist_ok=True)
+        files = WsiDicomizer.convert(
+            tiff,
+            out,
+            tile_size=tile,
+            encoding=encoder_for(encoding),
+            preferred_source=SourceIdentifier.TIFFSLIDE,
+            uid_generator=uid_factory(seed),
+            workers=1,
+        )
+    finally:
+        pydicom.config.future_behavior(future)
     return sorted(Path(f) for f in files)
 
 
