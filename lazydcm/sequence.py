@@ -80,9 +80,14 @@ class FrameSequence:
         Name of the backend to decode compressed frames with (default: the first
         one installed for the transfer syntax).
     workers : int, optional
-        How many frames iteration decodes ahead in parallel (default: the number
-        of CPUs; 0 or 1: serially).  Backends that hold the GIL decode in worker
-        processes that open the file by path, the others in threads.
+        How many workers iteration decodes ahead with.  By default (None), threads,
+        one a CPU this process may use, where the backend releases the GIL while it
+        decodes (imagecodecs), and serially otherwise: the default never starts a
+        process.  0 or 1: serially.  N > 1: N workers; -1: one a usable CPU, -k: all
+        but k - 1.  Asked-for workers of a backend that holds the GIL (pylibjpeg) are
+        processes that open the file by path (a script needs an
+        ``if __name__ == "__main__":`` guard); the others are threads.
+        See :mod:`lazydcm.parallel`.
     overrides : mapping, optional
         Image Pixel module values (keyword -> value) that replace the file's
         before the frame table is built, for files whose header does not match
@@ -137,8 +142,6 @@ class FrameSequence:
         self._reader = reader
         self._options = opened.options
         self._cache: FrameCache[int] = FrameCache(opened.options.cache_bytes)
-        workers = opened.options.workers
-        self._workers = (os.cpu_count() or 1) if workers is None else max(0, workers)
         self._pool: _Pool | None = None  # the parallel decoders, started on first use
         self._pool_lock = threading.Lock()  # so that one pool starts, and none after close()
         # Read when first asked for (frame_header), never on open.
@@ -363,10 +366,9 @@ class FrameSequence:
         count = len(self)
         wanted = range(count) if indices is None else indices
         order = [keys.normalise(i, count) for i in wanted]
-        # Workers pay a start-up cost (tens of ms); a few frames decode sooner serially.
-        many = len(order) > 2 * self._workers
-        if self._workers > 1 and many and not self._reader.spec.transfer_syntax.native:
-            yield from self._parallel(order)
+        pool = self._pool_for(len(order))
+        if pool is not None:
+            yield from pool.frames(order)
             return
         reader, cache = self._reader, self._cache
         for k, i in enumerate(order):
@@ -399,17 +401,35 @@ class FrameSequence:
             return self._reader.decode(i)
         return self._cache.get_or_load(i, partial(self._reader.decode, i))
 
-    def _parallel(self, order: list[int]) -> Iterator[np.ndarray]:
-        """Frames at `order`, decoded ahead by the workers, in order."""
+    def _pool_for(self, frames: int) -> _Pool | None:
+        """The workers that decode an iteration over `frames` frames ahead, or None.
+
+        Serial without importing :mod:`lazydcm.parallel` where nothing could run in
+        parallel; else the plan decides (once), and the pool starts on first use.
+        A few frames decode sooner serially: workers pay a start-up cost.
+        """
+        workers = self._options.workers
+        chosen = self._reader.decoder
+        if (
+            workers in (0, 1)
+            or self._reader.spec.transfer_syntax.native
+            or isinstance(chosen, Unavailable)
+            or (workers is None and not chosen.releases_gil)
+        ):
+            return None
         from lazydcm import parallel
 
         with self._pool_lock:
             if self.closed:  # workers open the file by path: they would not notice
                 raise ValueError(CLOSED)
             if self._pool is None:
-                self._pool = parallel.start(self._reader, self._workers)
-            pool = self._pool
-        yield from pool.frames(order)
+                decided = parallel.plan(
+                    self._reader, workers, cache_bytes=self._options.cache_bytes
+                )
+                if decided.kind == "serial" or frames <= 2 * decided.workers:
+                    return None
+                self._pool = parallel.start(self._reader, decided)
+            return self._pool
 
     # -- lifetime ----------------------------------------------------------------
 
@@ -442,18 +462,30 @@ class FrameSequence:
 
 
 def pixel_array(
-    src: Input, *, index: int | None = None, raw: bool = False, decoder: str | None = None
+    src: Input,
+    *,
+    index: int | None = None,
+    raw: bool = False,
+    decoder: str | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Decode the pixel data of `src`, as ``pydicom.pixels.pixel_array`` does.
 
     Returns frame `index`, ``(rows, columns[, samples])``; or, when `index` is
     None, every frame, ``(frames, rows, columns[, samples])`` — or one frame's
-    shape for a single-frame file.
+    shape for a single-frame file.  All frames are decoded as an iteration is, with
+    ``workers`` (see :class:`FrameSequence`), into the returned array.
     """
-    with FrameSequence(src, cache_bytes=0, raw=raw, decoder=decoder) as frames:
+    with FrameSequence(src, cache_bytes=0, raw=raw, decoder=decoder, workers=workers) as frames:
         if index is not None:
             return frames[index]
-        return frames[0] if len(frames) == 1 else frames[:]
+        if len(frames) == 1:
+            return frames[0]
+        frames.reader.check_present(range(len(frames)))
+        out = np.empty(frames.shape, dtype=frames.dtype)
+        for k, frame in enumerate(frames):
+            out[k] = frame
+        return out
 
 
 def iter_pixels(
@@ -462,7 +494,12 @@ def iter_pixels(
     indices: Iterable[int] | None = None,
     raw: bool = False,
     decoder: str | None = None,
+    workers: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield the frames of `src` one at a time (all, or those at `indices`, in order)."""
-    with FrameSequence(src, cache_bytes=0, raw=raw, decoder=decoder) as frames:
+    """Yield the frames of `src` one at a time (all, or those at `indices`, in order).
+
+    ``workers`` as for :class:`FrameSequence`: by default threads where the backend
+    releases the GIL, else serially -- never a process unless asked for.
+    """
+    with FrameSequence(src, cache_bytes=0, raw=raw, decoder=decoder, workers=workers) as frames:
         yield from frames.iter_frames(indices)

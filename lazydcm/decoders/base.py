@@ -142,6 +142,9 @@ class FrameDecoder(Protocol):
     """Decodes the frames of one transfer syntax."""
 
     name: str
+    #: True when the codec releases the GIL while it decodes, so that threads sharing
+    #: the decoder decode in parallel; False when they would take turns.
+    releases_gil: bool
 
     def decode(self, encoded: memoryview, spec: FrameSpec, first_bit: int = 0) -> Decoded:
         """Decode one frame (see the module docstring for the contract)."""

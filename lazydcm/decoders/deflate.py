@@ -60,6 +60,7 @@ class DeflateDecoder:
     """Inflates Deflated Image Frame Compression frames; see the module docstring."""
 
     name = "zlib"
+    releases_gil = True  # zlib releases the GIL while it inflates
 
     def decode(self, encoded: memoryview, spec: FrameSpec, first_bit: int = 0) -> Decoded:
         """Inflate one frame and read it as native samples."""

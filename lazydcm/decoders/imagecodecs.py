@@ -62,6 +62,7 @@ class ImagecodecsDecoder:
     """Decodes compressed frames with imagecodecs; see the module docstring."""
 
     name = "imagecodecs"
+    releases_gil = True  # imagecodecs releases the GIL while a codec runs
 
     def __init__(self) -> None:
         import imagecodecs

@@ -47,6 +47,7 @@ class LibjpegDecoder:
     """Decodes JPEG and JPEG-LS frames with pylibjpeg-libjpeg; see the module docstring."""
 
     name = "pylibjpeg"
+    releases_gil = False  # libjpeg's decoder holds the GIL
 
     def __init__(self) -> None:
         from libjpeg.utils import decode_pixel_data

@@ -21,6 +21,7 @@ class NativeDecoder:
     """Reads native samples; see the module docstring."""
 
     name = "native"
+    releases_gil = True  # a copy in NumPy; nothing holds the GIL for long
 
     def decode(self, encoded: memoryview, spec: FrameSpec, first_bit: int = 0) -> Decoded:
         """Return the frame's samples as a 1-D array in native byte order."""

@@ -39,6 +39,7 @@ class OpenjpegDecoder:
     """Decodes JPEG 2000 frames with pylibjpeg-openjpeg; see the module docstring."""
 
     name = "pylibjpeg"
+    releases_gil = False  # pylibjpeg-openjpeg's decoder holds the GIL
 
     def __init__(self) -> None:
         from openjpeg.utils import decode_pixel_data

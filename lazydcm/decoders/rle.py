@@ -92,6 +92,7 @@ class RleDecoder:
     """Decodes RLE Lossless frames with pylibjpeg-rle; see the module docstring."""
 
     name = "pylibjpeg"
+    releases_gil = False  # pylibjpeg-rle's decoder holds the GIL
 
     def __init__(self) -> None:
         from rle.rle import decode_frame

@@ -44,6 +44,7 @@ class UncompressedDecoder:
     """Reads Encapsulated Uncompressed frames; see the module docstring."""
 
     name = "native"
+    releases_gil = True  # a copy in NumPy; nothing holds the GIL for long
 
     def decode(self, encoded: memoryview, spec: FrameSpec, first_bit: int = 0) -> Decoded:
         """Return the frame's samples (the fragment's pad byte dropped)."""

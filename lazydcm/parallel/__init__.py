@@ -5,10 +5,11 @@ yield to the pool that :func:`start` returned for the sequence (once, on first
 use):
 
 * ``pool.frames(order)`` yields the frames at `order`, in that order, each a new
-  array that belongs to the caller.  Workers decode ahead, with at most
-  :func:`read_ahead` frames in flight or decoded and not yet yielded: the cache
-  budget in frames (parallel iteration does not fill the cache), capped at two
-  a worker, and never fewer than one a worker.
+  array that belongs to the caller.  Workers decode ahead: at most
+  :attr:`Plan.depth` frames are in flight or decoded and not yet yielded -- two
+  tasks a worker, a task being about a MiB of decoded frames (at least one
+  frame), and no more than the cache budget allows beyond one task a worker
+  (parallel iteration does not fill the cache).
 * An error raised while decoding frame *i* (a :class:`~lazydcm.errors.DecodeError`,
   any :class:`~lazydcm.errors.LazyDcmError`) is raised when the iteration reaches
   frame *i*, with the type and message a serial iteration gives.
@@ -17,81 +18,72 @@ use):
 * ``pool.close()`` stops the workers and releases what the pool holds;
   idempotent.  A pool whose sequence is garbage-collected unclosed does the same.
 
-Two kinds of pool, chosen by the sequence's backend (``seq.decoder``):
+How many workers, and which kind (:func:`plan`), from ``workers=``:
 
-* **Processes** (:class:`ProcessPool`) for backends that hold the GIL while they
-  decode, pylibjpeg's libjpeg, openjpeg and rle (:data:`GIL_HOLDING_BACKENDS`).
-  Measured on this project's 2-core machine, two threads decode no faster than
-  one: openjpeg 55.5 ms a 512x512 uint16 J2K lossless frame with one thread, 54.8
-  ms with two; libjpeg 24.3 and 25.7 ms a 1024x1024 JPEG baseline frame.  Each
-  worker process opens the file itself, by path, as ``FrameSequence(path,
-  cache_bytes=0, raw=..., decoder=<the same backend>, workers=0)``, so no
-  encoded byte crosses a process boundary: a task (generation, frame, slot)
-  goes one way and a status (slot, colour space, or the error) the other.
-  Decoded frames come back through a ring of :func:`read_ahead` slots in one
-  :class:`~multiprocessing.shared_memory.SharedMemory` segment, from which the
-  caller's array is copied.  Measured against pickling each frame through the
-  worker's pipe (2 workers, 2,000 Encapsulated Uncompressed 512x512 uint16
-  frames, so that decoding costs only a read): 311 us a frame and 93 us of the
-  caller's CPU a frame through shared memory, against 1,116 us and 405 us
-  pickled.  Workers start lazily, once per sequence, with the "forkserver"
-  method ("spawn" where there is none; never "fork", which is unsafe once the
-  caller has threads).  The fork server preloads NumPy, lazydcm and the
-  pylibjpeg codecs, so that after the first sequence of a process (0.3 s) two
-  workers are ready in 0.045 s; "spawn" takes 0.43 s every time.
-* **Threads** (:class:`ThreadPool`) for backends that release the GIL
-  (imagecodecs: 52.5 ms a J2K frame with one thread, 26.2 ms with two), and for
-  every backend when the sequence has no path (bytes, a file object), when its
-  path no longer names the file that was opened, or in a daemonic process (a
+* ``None`` (the default): threads, one a CPU this process may use
+  (:func:`available_cpus`), for backends that release the GIL while they decode
+  (imagecodecs); serial for the others.  The default never starts a process.
+* ``0`` or ``1``: serial.  ``N > 1``: N workers.  ``-1``: one a usable CPU, and
+  ``-k`` all but ``k - 1`` of them (as joblib's ``n_jobs``).
+* Asked-for workers are **processes** (:class:`ProcessPool`) for backends that
+  hold the GIL (``releases_gil`` False: pylibjpeg's), where threads would take turns, and
+  **threads** (:class:`ThreadPool`) for the others.  Processes open the file by
+  path themselves; a sequence without a path (bytes, a file object), whose path
+  no longer names the file that was opened, or in a daemonic process (a
   ``multiprocessing.Pool`` or PyTorch ``DataLoader`` worker may not start
-  processes).
+  processes) decodes in threads.  When worker processes cannot start (no room in
+  /dev/shm, a worker that cannot open the file as the caller has it) the sequence
+  decodes in threads, with a :class:`~lazydcm.errors.LazyDcmWarning`.  Worker
+  processes import the caller's main module again (multiprocessing's "spawn" and
+  "forkserver" methods): a script that asks for them needs an
+  ``if __name__ == "__main__":`` guard.
 
-Result (``benchmarks/test_parallel_iteration.py``: every frame of a 200-frame
-512x512 uint16 J2K lossless file, 2 cores, medians of 3, two runs with the
-machine otherwise idle): ``workers=2`` 5.33 and 4.72 s, serial (``workers=0``)
-9.61 and 8.91 s, ``pydicom.pixels.iter_pixels`` 9.48 and 10.16 s -- 1.78x and
-2.15x faster than pydicom, 1.11x and 1.06x of (serial / 2).  The caller spends
-0.4 ms of CPU a frame, and the workers wait for it 1-3% of the time.  Runs
-that share the cores with other work are slower in proportion (6.8 s against
-9.8 s serially, with another process taking a core).
-
-A worker process that dies (a crash in a codec, a kill) makes the iteration raise
-a :class:`~lazydcm.errors.DecodeError` for the frame it was decoding, and the
-next iteration starts new workers.  When worker processes cannot start (no room
-for the ring in /dev/shm, a worker that cannot open the file as the caller has
-it) the sequence decodes in threads, with a :class:`~lazydcm.errors.LazyDcmWarning`.
-A script without an ``if __name__ == "__main__":`` guard still works, but
-multiprocessing runs it once more, in the fork server (whose own iteration
-decodes in threads, with that warning): give scripts the guard.
-
-Process-wide effects: the fork server (and multiprocessing's resource tracker)
-are started once and live as long as the caller; the preload list is added to
-the fork server's before it starts; and the default start method of
+A worker process that dies (a crash in a codec, a kill) makes the iteration
+raise a :class:`~lazydcm.errors.DecodeError` for the frame it was decoding, and
+the next iteration starts new workers.  Process-wide effects of worker
+processes: the fork server (and multiprocessing's resource tracker) are started
+once and live as long as the caller; the preload list is added to the fork
+server's before it starts; and the default start method of
 :mod:`multiprocessing` gets fixed, as any start of a process fixes it.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import warnings
 from collections.abc import Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 
 from lazydcm.decoders import Unavailable
 from lazydcm.errors import LazyDcmWarning
 from lazydcm.frames import FrameReader
-from lazydcm.parallel.processes import GIL_HOLDING_BACKENDS, ProcessPool, StartError
+from lazydcm.parallel.processes import ProcessPool, StartError
 from lazydcm.parallel.shared import frame_bytes
 from lazydcm.parallel.threads import ThreadPool
 
-__all__ = ["GIL_HOLDING_BACKENDS", "Pool", "ProcessPool", "ThreadPool", "read_ahead", "start"]
+__all__ = [
+    "TASK_BYTES",
+    "Plan",
+    "Pool",
+    "ProcessPool",
+    "ThreadPool",
+    "available_cpus",
+    "plan",
+    "start",
+]
 
-#: Frames in flight per worker when the cache budget allows: one being decoded
-#: and one queued or waiting to be yielded, so that no worker waits for the caller.
-_AHEAD_PER_WORKER = 2
+#: Decoded bytes a task decodes at most (a task holds at least one frame).
+TASK_BYTES = 1 << 20
+#: Frames a task decodes at most, however small they are.
+_MAX_BATCH = 16
+#: Tasks in flight a worker: one being decoded, one waiting, so no worker waits.
+_TASKS_PER_WORKER = 2
 
 
 class Pool(Protocol):
@@ -106,25 +98,87 @@ class Pool(Protocol):
         ...
 
 
-def start(reader: FrameReader, workers: int) -> Pool:
-    """Start the workers that decode ahead for `reader` (at most one a frame).
+@dataclass(frozen=True)
+class Plan:
+    """How a sequence's frames are decoded ahead when it is iterated."""
 
-    Processes when the backend holds the GIL and the file was opened from a path
-    that still names the same file, threads otherwise (see the module docstring).
+    #: "serial", "threads" or "processes".
+    kind: Literal["serial", "threads", "processes"]
+    workers: int
+    #: Frames a task decodes (threads).
+    batch: int = 1
+    #: Frames in flight, or decoded and not yet yielded, at most.
+    depth: int = 0
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity, and the cgroup CPU quota if one is set.
+
+    `cgroup` is where the cgroup file system is mounted (v2: ``cpu.max``; v1:
+    ``cpu/cpu.cfs_quota_us`` and ``cpu/cpu.cfs_period_us``).  A pod limited to 2
+    CPUs on a 96-core node gets 2; a process pinned to one core (``taskset``) gets 1.
     """
-    count = reader.index.count
-    workers = max(1, min(workers, count))
-    depth = read_ahead(reader, workers)
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    count = count or os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup)
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return count
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """CPUs the cgroup may use, None where no quota is set (or none can be read)."""
+    v2 = root / "cpu.max"
+    v1, period = root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"
+    try:
+        if v2.is_file():
+            quota, _, length = v2.read_text().strip().partition(" ")
+            return None if quota == "max" else int(quota) / int(length or 100_000)
+        if v1.is_file() and period.is_file():
+            quota_us = int(v1.read_text())
+            return quota_us / int(period.read_text()) if quota_us > 0 else None
+    except (OSError, ValueError):  # unreadable, or not what the kernel writes
+        return None
+    return None
+
+
+def plan(reader: FrameReader, workers: int | None, *, cache_bytes: int) -> Plan:
+    """How `reader`'s frames are decoded when iterated with ``workers=`` (module docstring)."""
+    chosen = reader.decoder
+    if isinstance(chosen, Unavailable):
+        return Plan("serial", 0)  # the first frame raises why
+    holds_gil = not chosen.releases_gil
+    native = reader.spec.transfer_syntax.native
+    if workers is None:
+        count = 0 if holds_gil or native else available_cpus()
+    elif workers < 0:
+        count = max(1, available_cpus() + 1 + workers)
+    else:
+        count = workers
+    count = min(count, reader.index.count)
+    if count < 2 or native:
+        return Plan("serial", 0)
+    size = frame_bytes(reader.spec)
+    batch = max(1, min(_MAX_BATCH, TASK_BYTES // size))
+    kind: Literal["threads", "processes"] = "processes" if holds_gil else "threads"
+    if kind == "processes":
+        batch = 1  # the shared-memory ring holds frames, not tasks
+    # Two tasks a worker; beyond one task a worker, no more than the cache budget.
+    least = count * batch
+    depth = max(least, min(_TASKS_PER_WORKER * least, cache_bytes // size))
+    return Plan(kind, count, batch, min(depth, reader.index.count))
+
+
+def start(reader: FrameReader, decided: Plan) -> Pool:
+    """Start the workers `decided` asks for; threads where processes cannot run."""
     opened = reader.opened
     path = opened.location
-    # A daemonic process (a multiprocessing.Pool worker, a PyTorch DataLoader
-    # worker) may not start processes.
+    # A daemonic process (a multiprocessing.Pool or DataLoader worker) may not start
+    # processes.
     daemonic = multiprocessing.current_process().daemon
-    chosen = reader.decoder
-    backend = "" if isinstance(chosen, Unavailable) else chosen.name
-    if backend in GIL_HOLDING_BACKENDS and path is not None and not daemonic and _same_file(reader):
+    if decided.kind == "processes" and path is not None and not daemonic and _same_file(reader):
         try:
-            return ProcessPool(reader, workers, depth)
+            return ProcessPool(reader, decided.workers, decided.depth)
         except StartError as exc:
             warnings.warn(
                 f"{path}: lazydcm's decoder processes did not start ({exc}); frames are "
@@ -134,19 +188,7 @@ def start(reader: FrameReader, workers: int) -> Pool:
                 LazyDcmWarning,
                 stacklevel=4,
             )
-    return ThreadPool(reader, workers, depth)
-
-
-def read_ahead(reader: FrameReader, workers: int) -> int:
-    """How many frames may be in flight, or decoded and not yet yielded.
-
-    The cache budget in frames (parallel iteration uses it instead of the cache),
-    capped at two frames a worker, never fewer than one frame a worker, and never
-    more than the file's frames.
-    """
-    budget = reader.opened.options.cache_bytes // frame_bytes(reader.spec)
-    depth = max(workers, min(budget, _AHEAD_PER_WORKER * workers))
-    return max(1, min(depth, reader.index.count))
+    return ThreadPool(reader, decided.workers, decided.depth, decided.batch)
 
 
 def _same_file(reader: FrameReader) -> bool:

@@ -1,8 +1,28 @@
-"""Decoding ahead in worker processes that open the file by path (GIL-holding backends).
+"""Decoding ahead in worker processes that open the file themselves (GIL-holding backends).
 
-See :mod:`lazydcm.parallel` for the contract and the measurements behind it: the
-workers return frames through a ring of shared-memory slots, and each opens the
-file itself, so no encoded byte crosses a process boundary.
+See :mod:`lazydcm.parallel` for the contract.  How the pool works:
+
+* Each worker opens the file with :func:`lazydcm.opening.open` and the caller's
+  :class:`~lazydcm.opening.OpenOptions` (no cache, no workers of its own, the
+  caller's backend), checks that it is the version the caller opened, and says
+  it is ready on its own control pipe.  No encoded byte crosses a process
+  boundary.
+* Tasks go out on ONE task pipe that every worker reads, and answers come back
+  on ONE result pipe that the caller reads: fixed-size records of a few bytes
+  (generation, frame, slot; and worker, status), each written whole (writes up to
+  ``PIPE_BUF`` bytes are atomic, POSIX), so an idle worker takes the next task,
+  and the caller reads the answers of many frames in one call and waits on one
+  descriptor (and the workers' sentinels) with a selector kept for the pool.
+* Decoded frames come back through a ring of slots in one
+  :class:`~multiprocessing.shared_memory.SharedMemory` segment, copied into the
+  caller's array when their turn comes.  The segment's header holds the current
+  generation (tasks of an abandoned iteration are skipped) and the frame each
+  worker is decoding (so that a worker that dies names its frame).
+* An error in a worker goes to the caller pickled, on the worker's control pipe,
+  before its status record; the caller raises it at its frame.
+* Workers start lazily, with the "forkserver" method ("spawn" where there is
+  none; never "fork", which is unsafe once the caller has threads); the fork
+  server preloads NumPy, lazydcm and the pylibjpeg codecs.
 """
 
 from __future__ import annotations
@@ -11,8 +31,12 @@ import contextlib
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
+import select
+import selectors
 import signal
+import struct
 import threading
 import traceback
 import warnings
@@ -21,7 +45,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -40,10 +64,7 @@ if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
 
-__all__ = ["GIL_HOLDING_BACKENDS", "ProcessPool", "StartError"]
-
-#: Backends whose codecs hold the GIL while they decode (measured, see above).
-GIL_HOLDING_BACKENDS = frozenset({"pylibjpeg"})
+__all__ = ["ProcessPool", "StartError"]
 #: What the fork server imports once for all its workers: lazydcm and the
 #: pylibjpeg codecs (missing ones are skipped).  "__main__" is multiprocessing's
 #: default, kept.
@@ -57,12 +78,20 @@ _PRELOAD = (
     "openjpeg.utils",
     "rle.rle",
 )
-#: Slots start on cache-line boundaries; the first line holds the generation.
+#: Slots start on cache-line boundaries; the header takes the first lines.
 _ALIGN = 64
 #: How long a worker may take to open the file before it counts as failed.
 _START_TIMEOUT = 60.0
 #: How long close() lets a worker finish its frame before it is terminated.
 _STOP_TIMEOUT = 1.0
+#: A task: generation, frame, slot.  An answer: generation, frame, slot, worker, status.
+_TASK = struct.Struct("<qii")
+_ANSWER = struct.Struct("<qiihh")
+_OK, _ERROR, _SKIP = 0, 1, 2
+#: Answers read at most at once (a whole number of records, so none is split).
+_READ = _ANSWER.size * 1024
+#: Tasks written at once: whole records within PIPE_BUF (POSIX: such a write is atomic).
+_WRITE = max(_TASK.size, getattr(select, "PIPE_BUF", 512) // _TASK.size * _TASK.size)
 
 
 class StartError(Exception):
@@ -83,15 +112,7 @@ class _Job:
     shm_name: str
     slots: int
     slot_bytes: int
-
-
-@dataclass(frozen=True)
-class _Task:
-    """A frame sent to a worker, to be written into a slot."""
-
-    generation: int
-    frame: int
-    worker: int
+    header_bytes: int
 
 
 def _context() -> SpawnContext | ForkServerContext:
@@ -137,7 +158,8 @@ class ProcessPool:
         self._slots = depth
         shape, dtype = reader.spec.shape, reader.spec.dtype
         slot_bytes = -(-frame_bytes(reader.spec) // _ALIGN) * _ALIGN
-        size = _ALIGN + depth * slot_bytes
+        header_bytes = -(-(1 + workers) * 8 // _ALIGN) * _ALIGN
+        size = header_bytes + depth * slot_bytes
         room = shm_room()
         if room is not None and size > room:
             # Writing past a full tmpfs kills the writer with SIGBUS.
@@ -147,14 +169,15 @@ class ProcessPool:
         except OSError as exc:
             raise StartError(f"no shared memory: {exc}") from exc
         self._processes: list[BaseProcess] = []
-        self._conns: list[Connection] = []
+        self._conns: list[Connection] = []  # control pipes, one a worker
+        self._pipes: list[Connection] = []  # [tasks, answers] (the caller's ends)
         # Every array that views the segment is in this list, which the finalizer
-        # empties before it closes the segment: [generation, slot 0, slot 1, ...].
+        # empties before it closes the segment: [header, slot 0, slot 1, ...].
         self._arrays: list[np.ndarray] = []
         # However this object goes (from here on), the processes stop and the
         # segment is unlinked.
         self._finalizer = weakref.finalize(
-            self, _shutdown, self._processes, self._conns, shm, self._arrays
+            self, _shutdown, self._processes, self._conns, self._pipes, shm, self._arrays
         )
         # Workers decode serially, cache nothing, and use the backend this reader uses.
         chosen = reader.decoder
@@ -171,18 +194,22 @@ class ProcessPool:
             shm_name=shm.name,
             slots=depth,
             slot_bytes=slot_bytes,
+            header_bytes=header_bytes,
         )
-        self._arrays.append(np.ndarray((1,), np.int64, buffer=shm.buf))
+        # header[0]: the generation; header[1 + k]: the frame worker k decodes, or -1.
+        self._arrays.append(np.ndarray((1 + workers,), np.int64, buffer=shm.buf))
         self._arrays.extend(
-            np.ndarray(shape, dtype, buffer=shm.buf, offset=_ALIGN + k * slot_bytes)
+            np.ndarray(shape, dtype, buffer=shm.buf, offset=header_bytes + k * slot_bytes)
             for k in range(depth)
         )
         self._generation = 0
         self._busy = threading.Lock()  # one iteration at a time has the workers
         self._closed = False
-        self._tasks: dict[int, _Task] = {}  # by slot: sent, not answered yet
-        self._results: dict[int, tuple[str, Any]] = {}  # by slot: answered, not yielded
+        self._sent: dict[int, tuple[int, int]] = {}  # by slot: (generation, frame), unanswered
+        self._answers: dict[int, int] = {}  # by slot: status, answered and not yielded
+        self._errors: dict[int, tuple[Exception, str]] = {}  # by slot: a worker's error
         self._free = list(range(depth))
+        self._selector: selectors.BaseSelector | None = None
         try:
             self._start_workers()
         except BaseException:
@@ -199,17 +226,29 @@ class ProcessPool:
         """The name of the shared-memory segment (for tests and diagnostics)."""
         return self._job.shm_name
 
+    @property
+    def slots(self) -> int:
+        """Frames in flight, or decoded and not yet yielded, at most."""
+        return self._slots
+
     # -- workers -------------------------------------------------------------------
 
     def _start_workers(self) -> None:
         """Start the processes and wait until each has opened the file."""
         try:
             context = _context()
+            tasks_out, tasks_in = context.Pipe(duplex=False)  # (reader, writer)
+            answers_out, answers_in = context.Pipe(duplex=False)
+            self._pipes[:] = [tasks_in, answers_out]
+            self._header[0] = self._generation
+            self._header[1:] = -1
             for k in range(self._count):
                 mine, theirs = context.Pipe(duplex=True)
                 self._conns.append(mine)
                 process = context.Process(
-                    target=_serve, args=(theirs, self._job), name=f"lazydcm-decoder-{k}"
+                    target=_serve,
+                    args=(theirs, tasks_out, answers_in, k, self._job),
+                    name=f"lazydcm-decoder-{k}",
                 )
                 process.daemon = True  # stopped when the caller exits, whatever happens
                 self._processes.append(process)
@@ -217,11 +256,24 @@ class ProcessPool:
                     process.start()
                 finally:
                     theirs.close()
+            # The workers hold their ends now: the caller keeps only its own.
+            tasks_out.close()
+            answers_in.close()
             for k in range(self._count):
                 self._await_ready(k)
+            os.set_blocking(answers_out.fileno(), False)  # read only what is there
+            selector = selectors.DefaultSelector()
+            selector.register(answers_out.fileno(), selectors.EVENT_READ, -1)
+            for k, started in enumerate(self._processes):
+                selector.register(started.sentinel, selectors.EVENT_READ, k)
+            self._selector = selector
         except Exception as exc:  # whatever it is, the fallback is threads
-            _shutdown(self._processes, self._conns, None, None)
+            self._stop_workers()
             raise StartError(str(exc) or type(exc).__name__) from exc
+
+    @property
+    def _header(self) -> np.ndarray:
+        return self._arrays[0]
 
     def _await_ready(self, k: int) -> None:
         conn, process = self._conns[k], self._processes[k]
@@ -236,6 +288,17 @@ class ProcessPool:
                 raise StartError(detail)
         process.join(_STOP_TIMEOUT)
         raise StartError(f"worker process {k} stopped ({_exit_status(process)})")
+
+    def _stop_workers(self) -> None:
+        """Stop every worker and forget their tasks (the next iteration starts new ones)."""
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
+        _shutdown(self._processes, self._conns, self._pipes, None, None)
+        self._sent.clear()
+        self._answers.clear()
+        self._errors.clear()
+        self._free = list(range(self._slots))
 
     # -- iteration -----------------------------------------------------------------
 
@@ -261,7 +324,7 @@ class ProcessPool:
     def _frames(self, order: list[int]) -> Iterator[np.ndarray]:
         self._live()
         if not all(p.is_alive() for p in self._processes):
-            self._reset()  # a worker died since the last iteration
+            self._stop_workers()  # a worker died since the last iteration
         if not self._processes:  # stopped after a worker died: start again
             try:
                 self._start_workers()
@@ -279,13 +342,13 @@ class ProcessPool:
                     self._receive()  # every slot is held by an abandoned iteration's task
                     continue
                 slot = queue[0]
-                while slot not in self._results:
+                while slot not in self._answers:
                     self._receive()
-                status, payload = self._results.pop(slot)
+                status = self._answers.pop(slot)
                 queue.popleft()
-                if status == "error":
+                if status == _ERROR:
                     self._free.append(slot)
-                    error, remote = payload
+                    error, remote = self._errors.pop(slot)
                     raise error from _RemoteError(remote)
                 frame = self._arrays[1 + slot].copy()
                 self._free.append(slot)
@@ -300,85 +363,79 @@ class ProcessPool:
                 # the others when their answers arrive.
                 self._next_generation()
                 for slot in queue:
-                    if self._results.pop(slot, None) is not None:
+                    if self._answers.pop(slot, None) is not None:
+                        self._errors.pop(slot, None)
                         self._free.append(slot)
 
     def _dispatch(self, todo: deque[int], queue: deque[int], generation: int) -> None:
-        """Send frames to the least busy workers while slots are free."""
+        """Send frames out while slots are free: one write for all of them."""
         if not (todo and self._free):
             return
-        load = [0] * self._count
-        for task in self._tasks.values():
-            load[task.worker] += 1
+        records = []
         while todo and self._free:
-            worker = load.index(min(load))
             slot = self._free.pop()
             i = todo.popleft()
-            self._tasks[slot] = _Task(generation, i, worker)
-            load[worker] += 1
+            self._sent[slot] = (generation, i)
             queue.append(slot)
-            try:
-                self._conns[worker].send((generation, i, slot))
-            except OSError:
-                self._worker_died(worker)
+            records.append(_TASK.pack(generation, i, slot))
+        data = b"".join(records)
+        fd = self._pipes[0].fileno()
+        try:
+            # _WRITE bytes at a time: each write lands whole, so no record is split.
+            for start in range(0, len(data), _WRITE):
+                os.write(fd, data[start : start + _WRITE])
+        except OSError:
+            self._worker_died(None)
 
     def _receive(self) -> None:
         """Wait for answers, or for a worker to stop, and record them."""
         self._live()
-        waited: list[Connection | int] = [*self._conns, *(p.sentinel for p in self._processes)]
-        ready = multiprocessing.connection.wait(waited)
+        selector = self._selector
+        if selector is None:  # stopped meanwhile
+            raise ValueError(CLOSED)
+        events = selector.select()
         self._live()  # close() in another thread stops the workers
-        for k, conn in enumerate(self._conns):
-            if conn in ready:
-                try:
-                    message = conn.recv()
-                except (EOFError, OSError):
-                    self._worker_died(k)
-                self._answer(message)
-        for k, process in enumerate(self._processes):
-            if process.sentinel in ready:
-                self._drain(k)
-                self._worker_died(k)
+        # What a worker answered before it stopped is recorded first.
+        self._read_answers()
+        dead = [key.data for key, _ in events if key.data >= 0]
+        if dead:
+            self._worker_died(dead[0])
 
-    def _drain(self, k: int) -> None:
-        """Record what worker `k` sent before it stopped."""
-        conn = self._conns[k]
-        with contextlib.suppress(EOFError, OSError):
-            while conn.poll():
-                self._answer(conn.recv())
+    def _read_answers(self) -> None:
+        """Record every answer the result pipe holds (one read for many)."""
+        try:
+            data = os.read(self._pipes[1].fileno(), _READ)  # non-blocking: see _start_workers
+        except BlockingIOError:
+            return
+        for generation, frame, slot, worker, status in _ANSWER.iter_unpack(data):
+            sent = self._sent.pop(slot, None)
+            if status == _ERROR:
+                with contextlib.suppress(EOFError, OSError):
+                    error, remote = self._conns[worker].recv()
+                    self._errors[slot] = (error, remote)
+            if status == _SKIP or sent is None or generation != self._generation:
+                self._errors.pop(slot, None)
+                self._free.append(slot)  # an abandoned iteration's frame
+            else:
+                self._answers[slot] = status
+            del frame  # the slot says which frame it is
 
-    def _answer(self, message: tuple[str, int, Any]) -> None:
-        status, slot, payload = message
-        task = self._tasks.pop(slot)
-        if status == "skip" or task.generation != self._generation:
-            self._free.append(slot)  # an abandoned iteration's frame
-        else:
-            self._results[slot] = (status, payload)
-
-    def _worker_died(self, k: int) -> NoReturn:
+    def _worker_died(self, k: int | None) -> NoReturn:
         """Stop every worker (the next iteration starts new ones); raise for the frame."""
-        process = self._processes[k]
-        process.join(_STOP_TIMEOUT)
-        how = _exit_status(process)
-        # Tasks are kept in the order they were sent: its first is the one it was on.
-        lost = [
-            t.frame
-            for t in self._tasks.values()
-            if t.generation == self._generation and t.worker == k
-        ]
-        self._reset()
+        frame = -1
+        how = "its pipe broke"
+        if k is not None:
+            process = self._processes[k]
+            process.join(_STOP_TIMEOUT)
+            how = _exit_status(process)
+            frame = int(self._header[1 + k])
+        lost = frame >= 0 and any(sent == (self._generation, frame) for sent in self._sent.values())
+        self._stop_workers()
         if lost:
             raise DecodeError(
-                f"{self._name}: frame {lost[0]}: the worker process decoding it stopped ({how})"
+                f"{self._name}: frame {frame}: the worker process decoding it stopped ({how})"
             )
         raise DecodeError(f"{self._name}: a worker process decoding frames stopped ({how})")
-
-    def _reset(self) -> None:
-        """Stop every worker and forget their tasks (the next iteration starts new ones)."""
-        _shutdown(self._processes, self._conns, None, None)
-        self._tasks.clear()
-        self._results.clear()
-        self._free = list(range(self._slots))
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -388,13 +445,16 @@ class ProcessPool:
             return
         self._closed = True
         self._next_generation()  # the workers skip what is queued
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
         self._finalizer()
 
     def _next_generation(self) -> int:
         """Start a new generation: tasks of earlier ones are skipped, their answers dropped."""
         self._generation += 1
         if self._arrays:  # else the segment is already released
-            self._arrays[0][0] = self._generation
+            self._header[0] = self._generation
         return self._generation
 
 
@@ -412,13 +472,15 @@ def _exit_status(process: BaseProcess) -> str:
 def _shutdown(
     processes: list[BaseProcess],
     conns: list[Connection],
+    pipes: list[Connection],
     shm: SharedMemory | None,
     arrays: list[np.ndarray] | None,
 ) -> None:
-    """Stop `processes` (asked first, then terminated), close `conns`, unlink `shm`."""
-    for conn in conns:
-        with contextlib.suppress(OSError, ValueError):
-            conn.send(None)
+    """Stop `processes` (asked first, then terminated), close the pipes, unlink `shm`."""
+    # Closing the task pipe is the request to stop: each worker reads its end.
+    for pipe in pipes:
+        with contextlib.suppress(OSError):
+            pipe.close()
     for process in processes:
         with contextlib.suppress(ValueError, AssertionError):  # never started
             process.join(_STOP_TIMEOUT)
@@ -433,6 +495,7 @@ def _shutdown(
         conn.close()
     processes.clear()
     conns.clear()
+    pipes.clear()
     if shm is not None:
         if arrays is not None:
             arrays.clear()  # no array may view the buffer when it is closed
@@ -456,7 +519,9 @@ class _RemoteError(Exception):
 # -- the worker process -----------------------------------------------------------
 
 
-def _serve(conn: Connection, job: _Job) -> None:
+def _serve(
+    conn: Connection, tasks: Connection, answers: Connection, worker: int, job: _Job
+) -> None:
     """A worker process: open the file, then decode the frames asked for until told to stop."""
     # Ctrl-C is the caller's to handle: it stops the workers (or they see it gone).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -480,7 +545,7 @@ def _serve(conn: Connection, job: _Job) -> None:
         return
     try:
         conn.send(("ready", None))
-        _serve_frames(conn, job, reader, shm)
+        _serve_frames(conn, tasks, answers, worker, job, reader, shm)
     except (EOFError, OSError):
         pass  # the caller has gone
     finally:
@@ -488,18 +553,31 @@ def _serve(conn: Connection, job: _Job) -> None:
         shm.close()
 
 
-def _serve_frames(conn: Connection, job: _Job, reader: FrameReader, shm: SharedMemory) -> None:
+def _serve_frames(
+    conn: Connection,
+    tasks: Connection,
+    answers: Connection,
+    worker: int,
+    job: _Job,
+    reader: FrameReader,
+    shm: SharedMemory,
+) -> None:
     dtype = np.dtype(job.dtype)
-    arrays = [np.ndarray((1,), np.int64, buffer=shm.buf)] + [
-        np.ndarray(job.shape, dtype, buffer=shm.buf, offset=_ALIGN + k * job.slot_bytes)
+    header = np.ndarray((1 + worker + 1,), np.int64, buffer=shm.buf)
+    slots = [
+        np.ndarray(job.shape, dtype, buffer=shm.buf, offset=job.header_bytes + k * job.slot_bytes)
         for k in range(job.slots)
     ]
+    task_fd, answer_fd = tasks.fileno(), answers.fileno()
     try:
-        while (task := conn.recv()) is not None:
-            generation, i, slot = task
-            if generation != arrays[0][0]:  # its iteration was abandoned
-                conn.send(("skip", slot, None))
+        # A read of one record takes one whole record (writes are whole records).
+        while task := os.read(task_fd, _TASK.size):
+            generation, i, slot = _TASK.unpack(task)
+            if generation != header[0]:  # its iteration was abandoned
+                os.write(answer_fd, _ANSWER.pack(generation, i, slot, worker, _SKIP))
                 continue
+            header[1 + worker] = i
+            status = _OK
             try:
                 frame = reader.decode(i)
                 if frame.shape != job.shape or frame.dtype != dtype:
@@ -507,13 +585,16 @@ def _serve_frames(conn: Connection, job: _Job, reader: FrameReader, shm: SharedM
                         f"{job.path}: frame {i} decoded to {frame.dtype} {frame.shape}, "
                         f"not {dtype} {job.shape}"
                     )
-                arrays[1 + slot][...] = frame
+                slots[slot][...] = frame
             except Exception as exc:
-                conn.send(("error", slot, _portable(exc)))
-                continue
-            conn.send(("ok", slot, None))
+                # The error first, then its status: the caller reads it on the status.
+                conn.send(_portable(exc))
+                status = _ERROR
+            header[1 + worker] = -1
+            os.write(answer_fd, _ANSWER.pack(generation, i, slot, worker, status))
     finally:
-        arrays.clear()
+        header = header[:0]
+        slots.clear()
 
 
 def _portable(exc: Exception) -> tuple[Exception, str]:

@@ -229,12 +229,20 @@ def test_two_interleaved_iterations_share_one_sequence(j2k_file: Path) -> None:
 
 def test_read_ahead_is_bounded_by_the_cache_budget(j2k_file: Path) -> None:
     frame = ROWS * COLUMNS * 2
-    with lazydcm.FrameSequence(j2k_file, cache_bytes=0, workers=2) as seq:
-        assert parallel.read_ahead(seq.reader, 2) == 2  # at least one frame a worker
-    with lazydcm.FrameSequence(j2k_file, cache_bytes=3 * frame, workers=2) as seq:
-        assert parallel.read_ahead(seq.reader, 2) == 3
-    with lazydcm.FrameSequence(j2k_file, cache_bytes=1 << 30, workers=2) as seq:
-        assert parallel.read_ahead(seq.reader, 2) == 4  # never more than two a worker
+
+    def depth(cache_bytes: int, decoder: str = "pylibjpeg") -> int:
+        with lazydcm.FrameSequence(j2k_file, decoder=decoder) as seq:
+            return parallel.plan(seq.reader, 2, cache_bytes=cache_bytes).depth
+
+    # Processes: a frame a task, at least one a worker, two a worker at most.
+    assert depth(0) == 2
+    assert depth(3 * frame) == 3
+    assert depth(1 << 30) == 4
+    # Threads: tasks of about a MiB of frames (here all 24 of them fit one task).
+    assert depth(0, "imagecodecs") == FRAMES
+    with lazydcm.FrameSequence(j2k_file, decoder="imagecodecs") as seq:
+        batch = parallel.plan(seq.reader, 2, cache_bytes=0).batch
+    assert batch == min(16, parallel.TASK_BYTES // frame)
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -282,9 +290,9 @@ def test_errors_and_abandoned_iterations_give_every_slot_back(broken_file: Path)
         # Assert
         assert isinstance(pool, parallel.ProcessPool)
         assert len(got) == 20
-        assert sorted(pool._free) == list(range(pool._slots))
-        assert pool._tasks == {}
-        assert pool._results == {}
+        assert sorted(pool._free) == list(range(pool.slots))
+        assert pool._sent == {}
+        assert pool._answers == {}
 
 
 def test_a_worker_killed_midway_gives_a_decode_error_then_new_workers(
@@ -495,3 +503,101 @@ def test_a_sequence_dropped_unclosed_stops_its_workers(j2k_file: Path) -> None:
     # Assert
     assert _gone(pids)
     assert not _segment_exists(segment)
+
+
+# -- how many workers, of which kind (issue 11, items 1 and 2) -----------------------
+
+
+def test_the_default_never_starts_a_process_and_a_script_runs_once(
+    j2k_file: Path, tmp_path: Path
+) -> None:
+    # Arrange: a script without an `if __name__ == "__main__":` guard, whose side
+    # effect (a line printed) would happen again in every worker process.
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys, multiprocessing, lazydcm\n"
+        "print('side effect', flush=True)\n"
+        "for frame in lazydcm.iter_pixels(sys.argv[1]):\n"
+        "    pass\n"
+        "print('children', len(multiprocessing.active_children()))\n"
+    )
+
+    # Act
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(script), str(j2k_file)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    # Assert
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["side effect", "children 0"]
+    assert "Warning" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("decoder", "workers", "kind"),
+    [
+        ("pylibjpeg", None, None),  # holds the GIL: serial unless asked
+        ("imagecodecs", None, parallel.ThreadPool),  # releases it: threads by default
+        ("pylibjpeg", 2, parallel.ProcessPool),  # asked for: processes
+        ("imagecodecs", 2, parallel.ThreadPool),
+        ("pylibjpeg", 0, None),
+        ("pylibjpeg", 1, None),
+    ],
+)
+def test_the_kind_of_workers_follows_the_backend_and_the_request(
+    j2k_file: Path,
+    decoder: str,
+    workers: int | None,
+    kind: type | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 2)
+    expected = _serial(j2k_file)
+
+    with lazydcm.FrameSequence(j2k_file, decoder=decoder, workers=workers) as seq:
+        got = list(seq)
+        pool = seq._pool
+
+    assert (pool is None) if kind is None else isinstance(pool, kind)
+    _assert_same(got, expected)
+
+
+def test_workers_minus_one_is_every_usable_cpu(
+    j2k_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 6)
+    with lazydcm.FrameSequence(j2k_file) as seq:
+        assert parallel.plan(seq.reader, -1, cache_bytes=0).workers == 6
+        assert parallel.plan(seq.reader, -2, cache_bytes=0).workers == 5
+        assert parallel.plan(seq.reader, None, cache_bytes=0).kind == "serial"  # pylibjpeg
+    with lazydcm.FrameSequence(j2k_file, decoder="imagecodecs") as seq:
+        default = parallel.plan(seq.reader, None, cache_bytes=0)
+    assert (default.kind, default.workers) == ("threads", 6)
+
+
+def test_the_cpus_counted_are_those_the_process_may_use(tmp_path: Path) -> None:
+    # Affinity: pinned to one core by taskset, in a process of its own.
+    code = "from lazydcm.parallel import available_cpus; print(available_cpus())"
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert pinned.stdout.strip() == "1"
+    # A cgroup CPU quota (v2 and v1 layouts), as a container runtime writes it.
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    unlimited = tmp_path / "max"
+    unlimited.mkdir()
+    (unlimited / "cpu.max").write_text("max 100000\n")
+    cpus = len(os.sched_getaffinity(0))
+
+    assert parallel.available_cpus(v2) == min(cpus, 2)  # 1.5 CPUs: two may run
+    assert parallel.available_cpus(v1) == 1
+    assert parallel.available_cpus(unlimited) == cpus
+    assert parallel.available_cpus(tmp_path / "none") == cpus

@@ -224,11 +224,13 @@ def dicomize(
     """
     import pydicom.config
 
-    future = pydicom.config._use_future
+    future, enforce = pydicom.config._use_future, pydicom.config.enforce_valid_values
     try:
-        # Importing wsidicomizer turns pydicom's future (4.0) behaviour on for the
-        # whole process (config.future_behavior()), which changes what every later
-        # pydicom user sees (no Dataset.convert_pixel_data): keep it to the build.
+        # Importing wsidicomizer turns pydicom's future (4.0) behaviour and strict
+        # reading on for the whole process (config.future_behavior(),
+        # config.enforce_valid_values), which changes what every later pydicom user
+        # sees (no Dataset.convert_pixel_data, errors for what pydicom warns about):
+        # keep it to the build.
         from wsidicomizer import SourceIdentifier, WsiDicomizer
 
         out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +245,7 @@ def dicomize(
         )
     finally:
         pydicom.config.future_behavior(future)
+        pydicom.config.enforce_valid_values = enforce
     return sorted(Path(f) for f in files)
 
 
